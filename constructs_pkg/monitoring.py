@@ -1,0 +1,548 @@
+"""Dashboards, comparison metrics and regression alarms for shadow tests.
+
+``ExperimentMonitoringMixin`` gives any construct that knows its production
+and shadow variants the same monitoring API, whether the experiment was
+created in this app (``ShadowTestExperiment``) or elsewhere
+(``ImportedShadowTestExperiment``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from .metrics import VariantMetrics
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+__all__ = [
+    "DASHBOARD_ID",
+    "ERROR_RATE_ALARM_ID",
+    "LATENCY_ALARM_ID",
+    "MISSING_SHADOW_INVOCATIONS_ALARM_ID",
+    "ExperimentMonitoringMixin",
+    "ImportedShadowTestExperiment",
+    "MathExpressionOverrides",
+    "import_experiment",
+]
+
+DASHBOARD_ID = "Dashboard"
+"""Construct id of the dashboard made by ``add_dashboard``."""
+
+LATENCY_ALARM_ID = "LatencyRegressionAlarm"
+"""Construct id of the latency alarm made by ``add_regression_alarms``."""
+
+ERROR_RATE_ALARM_ID = "ErrorRateRegressionAlarm"
+"""Construct id of the 5XX error-rate alarm made by ``add_regression_alarms``."""
+
+MISSING_SHADOW_INVOCATIONS_ALARM_ID = "MissingShadowInvocationsAlarm"
+"""Construct id of the no-shadow-traffic alarm made by ``add_regression_alarms``."""
+
+_FULL_WIDTH = 24
+_HALF_WIDTH = 12
+_GRAPH_HEIGHT = 6
+
+
+class MathExpressionOverrides(TypedDict, total=False):
+    """Keyword overrides accepted by the ``metric_*`` methods returning a ``MathExpression``.
+
+    The same fields as ``aws_cloudwatch.MathExpressionOptions``.
+    """
+
+    color: str
+    label: str
+    period: Duration
+    search_account: str
+    search_region: str
+
+
+class ExperimentMonitoringMixin:
+    """Monitoring API for a shadow test, mixed into a ``constructs.Construct``.
+
+    Use it as the first base class, before ``Construct``::
+
+        class MyExperiment(ExperimentMonitoringMixin, Construct):
+            def __init__(self, scope, id):
+                super().__init__(scope, id)
+                self.experiment_name = "my-experiment"
+                self.production = VariantMetrics(endpoint_name="ep", variant_name="prod")
+                self.shadow = VariantMetrics(endpoint_name="ep", variant_name="shadow")
+
+    The class must set ``production``, ``shadow`` and ``experiment_name``
+    (which may be tokens) before any method is called. The dashboard and the
+    alarms are created as children of the construct with fixed ids
+    (``DASHBOARD_ID``, ``LATENCY_ALARM_ID``, ``ERROR_RATE_ALARM_ID``,
+    ``MISSING_SHADOW_INVOCATIONS_ALARM_ID``), so ``add_dashboard`` and
+    ``add_regression_alarms`` can both be called on one experiment, but each
+    only once.
+    """
+
+    production: VariantMetrics
+    """Metrics of the production (source) variant."""
+
+    shadow: VariantMetrics
+    """Metrics of the shadow variant."""
+
+    experiment_name: str
+    """Name of the inference experiment; may be a token."""
+
+    # -- comparison metrics ------------------------------------------------------
+
+    def metric_latency_ratio(
+        self,
+        *,
+        statistic: str = cloudwatch.Stats.p(99),
+        **options: Unpack[MathExpressionOverrides],
+    ) -> cloudwatch.MathExpression:
+        """Shadow ``ModelLatency`` divided by production ``ModelLatency``.
+
+        1.0 means parity, 1.2 means the shadow model is 20 % slower.
+
+        :param statistic: statistic of both latencies. Default: ``p99``, since a
+            model usually regresses in its tail first and the average hides it.
+        :param options: ``MathExpressionOptions`` overrides. Default: period
+            5 minutes, label ``"Shadow / production ModelLatency <statistic>"``.
+        """
+        production, shadow = self._variant_metrics()
+        return self._math(
+            "shadowLatency / productionLatency",
+            {
+                "shadowLatency": shadow.metric_model_latency(statistic=statistic),
+                "productionLatency": production.metric_model_latency(statistic=statistic),
+            },
+            f"Shadow / production ModelLatency {statistic}",
+            options,
+        )
+
+    def metric_error_rate_delta(self, **options: Unpack[MathExpressionOverrides]) -> cloudwatch.MathExpression:
+        """Shadow 5XX error rate minus production 5XX error rate, in percentage points.
+
+        Each rate is ``100 * Invocation5XXErrors / Invocations`` of its
+        variant. Periods in which either variant had no invocations have no
+        value.
+
+        :param options: ``MathExpressionOptions`` overrides. Default: period
+            5 minutes, label ``"Shadow - production 5XX error rate (pp)"``.
+        """
+        production, shadow = self._variant_metrics()
+        return self._math(
+            # A variant without errors may publish no Invocation5XXErrors
+            # datapoint at all; FILL keeps the rate defined as 0 then.
+            "100 * FILL(shadowErrors, 0) / shadowInvocations"
+            " - 100 * FILL(productionErrors, 0) / productionInvocations",
+            {
+                "shadowErrors": shadow.metric_invocation_5xx_errors(),
+                "shadowInvocations": shadow.metric_invocations(),
+                "productionErrors": production.metric_invocation_5xx_errors(),
+                "productionInvocations": production.metric_invocations(),
+            },
+            "Shadow - production 5XX error rate (pp)",
+            options,
+        )
+
+    # -- dashboard -----------------------------------------------------------------
+
+    def dashboard_widgets(self, *, period: Duration = Duration.minutes(5)) -> list[list[cloudwatch.IWidget]]:
+        """The rows of widgets that ``add_dashboard`` puts on its dashboard.
+
+        Use it to embed the shadow test into a dashboard of your own
+        (``dashboard.add_widgets(*row)`` for each row).
+
+        Rows, top to bottom: a title text widget; the latency ratio and the
+        5XX error-rate delta; then one row per metric group with production
+        on the left and shadow on the right: model latency p50/p90/p99,
+        errors 4XX/5XX/model, invocations, CPU/memory/disk utilization.
+
+        :param period: period of every graphed metric. Default: 5 minutes.
+        """
+        production, shadow = self._variant_metrics()
+        title = cloudwatch.TextWidget(
+            markdown=(
+                f"# Shadow test {self._experiment_name()}\n"
+                f"Endpoint **{production.endpoint_name}**: production variant "
+                f"**{production.variant_name}** (left) vs shadow variant "
+                f"**{shadow.variant_name}** (right)."
+            ),
+            width=_FULL_WIDTH,
+            height=2,
+        )
+        comparison = [
+            cloudwatch.GraphWidget(
+                title="Latency ratio shadow / production (p99)",
+                left=[self.metric_latency_ratio(period=period)],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=1, label="parity")],
+                left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+                width=_HALF_WIDTH,
+                height=_GRAPH_HEIGHT,
+            ),
+            cloudwatch.GraphWidget(
+                title="5XX error rate delta shadow - production (percentage points)",
+                left=[self.metric_error_rate_delta(period=period)],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=0, label="parity")],
+                left_y_axis=cloudwatch.YAxisProps(show_units=False),
+                width=_HALF_WIDTH,
+                height=_GRAPH_HEIGHT,
+            ),
+        ]
+        rows: list[list[cloudwatch.IWidget]] = [[title], comparison]
+        for group in _GRAPH_GROUPS:
+            rows.append(
+                [
+                    _variant_graph(group, role, variant, period)
+                    for role, variant in (("production", production), ("shadow", shadow))
+                ]
+            )
+        return rows
+
+    def add_dashboard(
+        self,
+        dashboard_name: str | None = None,
+        *,
+        period: Duration = Duration.minutes(5),
+    ) -> cloudwatch.Dashboard:
+        """Create a CloudWatch dashboard comparing production and shadow side by side.
+
+        The dashboard is a child of this construct with id ``"Dashboard"``.
+        Calling it a second time raises ``RuntimeError``: put the rows of
+        ``dashboard_widgets()`` on a ``cloudwatch.Dashboard`` of your own if
+        you need another one.
+
+        :param dashboard_name: name of the dashboard. Default: generated by
+            CloudFormation.
+        :param period: period of every graphed metric. Default: 5 minutes.
+        """
+        scope = self._scope()
+        if scope.node.try_find_child(DASHBOARD_ID) is not None:
+            raise RuntimeError(
+                f"{scope.node.path} already has a dashboard (construct id {DASHBOARD_ID!r}); "
+                "add_dashboard() can be called once per experiment. To show the experiment on "
+                "another dashboard, add the rows of dashboard_widgets() to it."
+            )
+        return cloudwatch.Dashboard(
+            scope,
+            DASHBOARD_ID,
+            dashboard_name=dashboard_name,
+            widgets=self.dashboard_widgets(period=period),
+        )
+
+    # -- alarms --------------------------------------------------------------------
+
+    def add_regression_alarms(
+        self,
+        *,
+        latency_ratio_threshold: float = 1.2,
+        error_rate_delta_threshold: float = 1.0,
+        alarm_on_missing_shadow_invocations: bool = True,
+        evaluation_periods: int = 3,
+        datapoints_to_alarm: int | None = None,
+        period: Duration = Duration.minutes(5),
+    ) -> list[cloudwatch.Alarm]:
+        """Create alarms that fire when the shadow variant does worse than production.
+
+        - ``LatencyRegressionAlarm``: shadow p99 ``ModelLatency`` is more than
+          ``latency_ratio_threshold`` times production's.
+        - ``ErrorRateRegressionAlarm``: shadow 5XX error rate is more than
+          ``error_rate_delta_threshold`` percentage points above production's.
+        - ``MissingShadowInvocationsAlarm`` (unless disabled): production
+          served requests but the shadow variant received none.
+
+        Missing data is treated as not breaching, so an idle endpoint stays
+        ``OK``. The alarms have no actions; add them as with any alarm, e.g.
+        ``for alarm in alarms: alarm.add_alarm_action(SnsAction(topic))``.
+        Calling it a second time raises ``RuntimeError``.
+
+        :param latency_ratio_threshold: highest acceptable shadow/production
+            p99 latency ratio. Default: 1.2.
+        :param error_rate_delta_threshold: highest acceptable difference
+            between the 5XX error rates, in percentage points. Default: 1.0.
+        :param alarm_on_missing_shadow_invocations: whether to create the
+            missing-shadow-invocations alarm. Default: True.
+        :param evaluation_periods: number of periods evaluated. Default: 3.
+        :param datapoints_to_alarm: breaching periods, out of
+            ``evaluation_periods``, that trigger the alarm. Default:
+            ``evaluation_periods``.
+        :param period: period of the alarmed metrics. Default: 5 minutes.
+        :returns: the alarms, in the order listed above.
+        """
+        scope = self._scope()
+        _check_alarm_props(
+            latency_ratio_threshold=latency_ratio_threshold,
+            error_rate_delta_threshold=error_rate_delta_threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
+        )
+        if scope.node.try_find_child(LATENCY_ALARM_ID) is not None:
+            raise RuntimeError(
+                f"{scope.node.path} already has regression alarms; add_regression_alarms() can be "
+                "called once per experiment. Create further alarms from metric_latency_ratio() "
+                "and metric_error_rate_delta() with metric.create_alarm(...)."
+            )
+        production, shadow = self._variant_metrics()
+        name = self._experiment_name()
+        datapoints = datapoints_to_alarm if datapoints_to_alarm is not None else evaluation_periods
+        window = f"{datapoints} of {evaluation_periods} periods of {period.to_human_string()}"
+        common = {
+            "evaluation_periods": evaluation_periods,
+            "datapoints_to_alarm": datapoints,
+            "treat_missing_data": cloudwatch.TreatMissingData.NOT_BREACHING,
+        }
+
+        alarms = [
+            cloudwatch.Alarm(
+                scope,
+                LATENCY_ALARM_ID,
+                metric=self.metric_latency_ratio(period=period),
+                threshold=latency_ratio_threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                alarm_description=(
+                    f"Shadow test {name}: p99 model latency of shadow variant {shadow.variant_name} "
+                    f"was more than {latency_ratio_threshold:g}x that of production variant "
+                    f"{production.variant_name} in {window}. The shadow model is slower than the "
+                    "one it would replace: do not promote it. Compare CPU/memory on the experiment "
+                    f"dashboard, or run 'shadow-test report {name}'."
+                ),
+                **common,
+            ),
+            cloudwatch.Alarm(
+                scope,
+                ERROR_RATE_ALARM_ID,
+                metric=self.metric_error_rate_delta(period=period),
+                threshold=error_rate_delta_threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                alarm_description=(
+                    f"Shadow test {name}: 5XX error rate of shadow variant {shadow.variant_name} "
+                    f"was more than {error_rate_delta_threshold:g} percentage points above that of "
+                    f"production variant {production.variant_name} in {window}. The shadow model "
+                    "fails requests that production serves: do not promote it; read the shadow "
+                    "variant's container logs (/aws/sagemaker/Endpoints/<endpoint>) for the errors."
+                ),
+                **common,
+            ),
+        ]
+        if alarm_on_missing_shadow_invocations:
+            alarms.append(
+                cloudwatch.Alarm(
+                    scope,
+                    MISSING_SHADOW_INVOCATIONS_ALARM_ID,
+                    metric=self._metric_missing_shadow_invocations(period),
+                    threshold=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    alarm_description=(
+                        f"Shadow test {name}: production variant {production.variant_name} served "
+                        f"requests but shadow variant {shadow.variant_name} received none in "
+                        f"{window}. The experiment is collecting no evidence: check with "
+                        f"'shadow-test status {name}' that it is Running and that its sampling "
+                        "percentage is above 0, and that its schedule has not ended."
+                    ),
+                    **common,
+                )
+            )
+        return alarms
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _metric_missing_shadow_invocations(self, period: Duration) -> cloudwatch.MathExpression:
+        production, shadow = self._variant_metrics()
+        return self._math(
+            # SageMaker publishes no Invocations datapoint for a period without
+            # requests, so FILL turns "no datapoint" into the 0 it means.
+            "IF(FILL(productionInvocations, 0) > 0 AND FILL(shadowInvocations, 0) == 0, 1, 0)",
+            {
+                "productionInvocations": production.metric_invocations(),
+                "shadowInvocations": shadow.metric_invocations(),
+            },
+            "Shadow received no invocations while production did (1 = yes)",
+            {"period": period},
+        )
+
+    @staticmethod
+    def _math(
+        expression: str,
+        using_metrics: dict[str, cloudwatch.IMetric],
+        label: str,
+        options: MathExpressionOverrides,
+    ) -> cloudwatch.MathExpression:
+        props: dict[str, object] = {"label": label, "period": Duration.minutes(5)}
+        props.update(options)
+        return cloudwatch.MathExpression(expression=expression, using_metrics=using_metrics, **props)  # type: ignore[arg-type]
+
+    def _scope(self) -> Construct:
+        if not isinstance(self, Construct):
+            raise TypeError(
+                f"{type(self).__name__} uses ExperimentMonitoringMixin but is not a "
+                "constructs.Construct; declare it as `class X(ExperimentMonitoringMixin, Construct)`"
+            )
+        return self
+
+    def _variant_metrics(self) -> tuple[VariantMetrics, VariantMetrics]:
+        production = getattr(self, "production", None)
+        shadow = getattr(self, "shadow", None)
+        if not isinstance(production, VariantMetrics) or not isinstance(shadow, VariantMetrics):
+            raise AttributeError(
+                f"{type(self).__name__} must set `production` and `shadow` to VariantMetrics "
+                "before using the ExperimentMonitoringMixin methods"
+            )
+        return production, shadow
+
+    def _experiment_name(self) -> str:
+        name = getattr(self, "experiment_name", None)
+        if not isinstance(name, str):
+            raise AttributeError(
+                f"{type(self).__name__} must set `experiment_name` (str or token) before using "
+                "the ExperimentMonitoringMixin methods"
+            )
+        return name
+
+
+class ImportedShadowTestExperiment(ExperimentMonitoringMixin, Construct):
+    """A shadow test created outside this CDK app, for monitoring only.
+
+    Nothing is deployed for the experiment itself; ``add_dashboard`` and
+    ``add_regression_alarms`` create resources as children of this construct.
+    Prefer ``import_experiment`` (or
+    ``ShadowTestExperiment.from_experiment_name``) to calling this directly.
+
+    :param scope: scope of this construct.
+    :param id: id of this construct.
+    :param experiment_name: name of the inference experiment; may be a token.
+    :param endpoint_name: name of the endpoint the experiment runs on; may be a token.
+    :param production_variant_name: name of the production (source) variant; may be a token.
+    :param shadow_variant_name: name of the shadow variant; may be a token.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,  # noqa: A002 - the constructs naming convention
+        *,
+        experiment_name: str,
+        endpoint_name: str,
+        production_variant_name: str,
+        shadow_variant_name: str,
+    ) -> None:
+        super().__init__(scope, id)
+        self.experiment_name = experiment_name
+        self.endpoint_name = endpoint_name
+        self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant_name)
+        self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant_name)
+
+    @property
+    def experiment_arn(self) -> str:
+        """ARN of the inference experiment, in this construct's stack account and region."""
+        return Stack.of(self).format_arn(
+            service="sagemaker",
+            resource="inference-experiment",
+            resource_name=self.experiment_name,
+        )
+
+
+def import_experiment(
+    scope: Construct,
+    id: str,  # noqa: A002 - the constructs naming convention
+    experiment_name: str,
+    *,
+    endpoint_name: str,
+    production_variant_name: str,
+    shadow_variant_name: str,
+) -> ImportedShadowTestExperiment:
+    """Reference a shadow test created elsewhere, to add a dashboard and alarms to it.
+
+    Exposed as ``ShadowTestExperiment.from_experiment_name``. All names may
+    be tokens.
+    """
+    return ImportedShadowTestExperiment(
+        scope,
+        id,
+        experiment_name=experiment_name,
+        endpoint_name=endpoint_name,
+        production_variant_name=production_variant_name,
+        shadow_variant_name=shadow_variant_name,
+    )
+
+
+# -- dashboard layout ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _GraphGroup:
+    title: str
+    y_label: str
+    # (VariantMetrics method, line label, statistic or None for the method's default)
+    lines: tuple[tuple[str, str, str | None], ...]
+
+
+_GRAPH_GROUPS = (
+    _GraphGroup(
+        title="Model latency",
+        y_label="microseconds",
+        lines=(
+            ("metric_model_latency", "p50", "p50"),
+            ("metric_model_latency", "p90", "p90"),
+            ("metric_model_latency", "p99", "p99"),
+        ),
+    ),
+    _GraphGroup(
+        title="Errors",
+        y_label="count",
+        lines=(
+            ("metric_invocation_4xx_errors", "4XX", None),
+            ("metric_invocation_5xx_errors", "5XX", None),
+            ("metric_invocation_model_errors", "Model errors", None),
+        ),
+    ),
+    _GraphGroup(
+        title="Invocations",
+        y_label="count",
+        lines=(("metric_invocations", "Invocations", None),),
+    ),
+    _GraphGroup(
+        title="Instance utilization",
+        y_label="percent",
+        lines=(
+            ("metric_cpu_utilization", "CPU", None),
+            ("metric_memory_utilization", "Memory", None),
+            ("metric_disk_utilization", "Disk", None),
+        ),
+    ),
+)
+
+
+def _variant_graph(group: _GraphGroup, role: str, variant: VariantMetrics, period: Duration) -> cloudwatch.GraphWidget:
+    metrics: list[cloudwatch.IMetric] = []
+    for method, label, statistic in group.lines:
+        overrides: dict[str, object] = {"label": label, "period": period}
+        if statistic is not None:
+            overrides["statistic"] = statistic
+        metrics.append(getattr(variant, method)(**overrides))
+    return cloudwatch.GraphWidget(
+        title=f"{group.title} - {role} ({variant.variant_name})",
+        left=metrics,
+        left_y_axis=cloudwatch.YAxisProps(label=group.y_label, min=0, show_units=False),
+        width=_HALF_WIDTH,
+        height=_GRAPH_HEIGHT,
+    )
+
+
+def _check_alarm_props(
+    *,
+    latency_ratio_threshold: float,
+    error_rate_delta_threshold: float,
+    evaluation_periods: int,
+    datapoints_to_alarm: int | None,
+) -> None:
+    if latency_ratio_threshold <= 0:
+        raise ValueError(f"latency_ratio_threshold must be > 0, got {latency_ratio_threshold}")
+    if error_rate_delta_threshold < 0:
+        raise ValueError(f"error_rate_delta_threshold must be >= 0, got {error_rate_delta_threshold}")
+    if evaluation_periods < 1:
+        raise ValueError(f"evaluation_periods must be >= 1, got {evaluation_periods}")
+    if datapoints_to_alarm is not None and not 1 <= datapoints_to_alarm <= evaluation_periods:
+        raise ValueError(
+            f"datapoints_to_alarm must be between 1 and evaluation_periods ({evaluation_periods}), "
+            f"got {datapoints_to_alarm}"
+        )

@@ -1,0 +1,266 @@
+"""Rules every shadow-test setting must pass, derived from botocore's ``sagemaker`` model.
+
+This module is shared: the construct runs it at ``cdk synth`` on the values it knows, and the
+custom-resource handler runs it again on the resolved properties before its first SageMaker call.
+It imports nothing but the standard library and botocore, both present in the Lambda runtime.
+
+Each setting is addressed by its Python prop path (``shadow_variant.instance_type``) and mapped
+to the ``CreateInferenceExperiment`` request member it becomes. Lengths, patterns, enums, ranges
+and list sizes come from walking that member's shape; rules the model cannot express (variant
+names differ, schedule limits, ``aws:`` tag prefixes...) are written out below.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+OPERATION = "CreateInferenceExperiment"
+
+#: SageMaker refuses shadow tests that run longer than this.
+MAX_SCHEDULE = timedelta(days=30)
+
+#: Prop path -> path of the request member it becomes ("[]" steps into a list's member).
+PROP_MEMBERS: dict[str, str] = {
+    "endpoint_name": "EndpointName",
+    "experiment_name": "Name",
+    "description": "Description",
+    "role": "RoleArn",
+    "kms_key": "KmsKey",
+    "sampling_percentage": "ShadowModeConfig.ShadowModelVariants[].SamplingPercentage",
+    "data_capture.destination": "DataStorageConfig.Destination",
+    "data_capture.kms_key": "DataStorageConfig.KmsKey",
+    "data_capture.json_content_types": "DataStorageConfig.ContentType.JsonContentTypes",
+    "data_capture.csv_content_types": "DataStorageConfig.ContentType.CsvContentTypes",
+    "tags": "Tags",
+}
+for _variant in ("production_variant", "shadow_variant"):
+    PROP_MEMBERS.update(
+        {
+            f"{_variant}.variant_name": "ModelVariants[].VariantName",
+            f"{_variant}.model_name": "ModelVariants[].ModelName",
+            f"{_variant}.instance_type": (
+                "ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceType"
+            ),
+            f"{_variant}.instance_count": (
+                "ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceCount"
+            ),
+        }
+    )
+
+_KMS_KEY_FORMS = (
+    re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+    re.compile(r"mrk-[0-9a-fA-F]{32}"),
+    re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-fA-F-]{32,36}"),
+    re.compile(r"alias/[a-zA-Z0-9:/_-]{1,250}"),
+    re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:alias/[a-zA-Z0-9:/_-]{1,250}"),
+)
+
+# Java's Unicode classes, which Python's re lacks: a non-ASCII character of the value is folded
+# to an ASCII stand-in of its category, and the class to that stand-in's range.
+_UNICODE_CLASSES = {r"\p{L}": ("a-zA-Z", "L", "a"), r"\p{N}": ("0-9", "N", "0"), r"\p{Z}": (" ", "Z", " ")}
+
+
+@lru_cache(maxsize=1)
+def _input_shape() -> Any:
+    import botocore.session  # deferred: the handler pays for it only when it validates
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return model.operation_model(OPERATION).input_shape
+
+
+def member_shape(member_path: str) -> Any:
+    """Return the botocore shape of a ``CreateInferenceExperiment`` request member."""
+    shape = _input_shape()
+    for step in member_path.split("."):
+        name = step.removesuffix("[]")
+        shape = shape.members[name]
+        if step.endswith("[]"):
+            shape = shape.member
+    return shape
+
+
+def allowed_instance_types() -> list[str]:
+    """SageMaker's production-variant instance types, as the installed botocore knows them."""
+    return list(member_shape(PROP_MEMBERS["production_variant.instance_type"]).enum)
+
+
+@lru_cache(maxsize=64)
+def _compile_pattern(pattern: str) -> tuple[re.Pattern[str], bool]:
+    uses_unicode_classes = False
+    for java_class, (ascii_range, _category, _stand_in) in _UNICODE_CLASSES.items():
+        if java_class in pattern:
+            uses_unicode_classes = True
+            pattern = pattern.replace(java_class, ascii_range)
+    return re.compile(pattern), uses_unicode_classes
+
+
+def _fold_unicode(value: str) -> str:
+    folded = []
+    for char in value:
+        if char.isascii():
+            folded.append(char)
+            continue
+        category = unicodedata.category(char)[0]
+        stand_in = next((s for _r, c, s in _UNICODE_CLASSES.values() if c == category), "\x00")
+        folded.append(stand_in)
+    return "".join(folded)
+
+
+def matches_pattern(value: str, pattern: str) -> bool:
+    """Full-match ``value`` against a service-model (Java) regular expression."""
+    compiled, unicode_aware = _compile_pattern(pattern)
+    return compiled.fullmatch(_fold_unicode(value) if unicode_aware else value) is not None
+
+
+_PATTERN_WORDS = {
+    "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}": "letters, digits and hyphens, starting and ending with a letter or digit",
+    "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}": "letters, digits and hyphens, starting and ending with a letter or digit",
+    "[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?": "letters, digits and hyphens, starting and ending with a letter or digit",
+    "[a-zA-Z0-9:/_-]*": "a KMS key id, key ARN, alias name or alias ARN",
+    "(https|s3)://([^/])/?(.*)": "an s3:// or https:// URI",
+}
+
+
+def _describe_pattern(pattern: str) -> str:
+    words = _PATTERN_WORDS.get(pattern)
+    return f"{words} (pattern {pattern})" if words else f"pattern {pattern}"
+
+
+def _suggest(value: str, choices: list[str]) -> str:
+    candidates = [f"ml.{value}"] if f"ml.{value}" in choices else []
+    candidates += difflib.get_close_matches(value, choices, n=1, cutoff=0.75)
+    return f"; did you mean {candidates[0]!r}?" if candidates else ""
+
+
+# Minimums SageMaker enforces beyond its model (a 0% shadow or a 0-instance variant is refused).
+_TIGHTER_MINIMUMS = {
+    "sampling_percentage": 1,
+    "production_variant.instance_count": 1,
+    "shadow_variant.instance_count": 1,
+}
+
+
+def _describe_range(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"{low}-{high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
+
+
+def _check_scalar(prop: str, value: Any, shape: Any) -> list[str]:
+    meta = shape.metadata
+    if shape.type_name == "string":
+        if not isinstance(value, str):
+            return [f"{prop}: expected a string (got {value!r})"]
+        if getattr(shape, "enum", None):
+            if value not in shape.enum:
+                allowed = ", ".join(shape.enum) if len(shape.enum) <= 12 else (
+                    f"one of {len(shape.enum)} values such as {', '.join(shape.enum[:6])}"
+                )
+                return [f"{prop}: {value!r} is not allowed{_suggest(value, list(shape.enum))} (allowed: {allowed})"]
+            return []
+        problems = []
+        low, high = meta.get("min", 0), meta.get("max")
+        if len(value) < low or (high is not None and len(value) > high):
+            problems.append(f"{prop}: length must be {low}-{high} characters (got {len(value)}: {value!r})")
+        if "pattern" in meta and not matches_pattern(value, meta["pattern"]):
+            problems.append(f"{prop}: {value!r} must be {_describe_pattern(meta['pattern'])}")
+        return problems
+    if shape.type_name in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return [f"{prop}: expected a whole number (got {value!r})"]
+        low, high = _TIGHTER_MINIMUMS.get(prop, meta.get("min")), meta.get("max")
+        if (low is not None and value < low) or (high is not None and value > high):
+            return [f"{prop}: must be {_describe_range(low, high)}, got {value}"]
+        return []
+    return []
+
+
+def check_member(prop: str, value: Any, member_path: str) -> list[str]:
+    """Check one value against the shape of the request member it becomes."""
+    shape = member_shape(member_path)
+    if shape.type_name != "list":
+        return _check_scalar(prop, value, shape)
+    if not isinstance(value, list | tuple):
+        return [f"{prop}: expected a list (got {value!r})"]
+    low, high = shape.metadata.get("min", 0), shape.metadata.get("max")
+    problems = []
+    if len(value) < low or (high is not None and len(value) > high):
+        problems.append(f"{prop}: must hold {low}-{high} items (got {len(value)})")
+    if shape.member.type_name != "structure":
+        for index, item in enumerate(value):
+            problems += _check_scalar(f"{prop}[{index}]", item, shape.member)
+    return problems
+
+
+def _check_tags(tags: Mapping[str, str]) -> list[str]:
+    problems = check_member("tags", list(tags), "Tags")
+    tag_shape = member_shape("Tags").member
+    for key, value in tags.items():
+        if key.lower().startswith("aws:"):
+            problems.append(f"tags: key {key!r} uses the reserved prefix 'aws:'")
+        problems += _check_scalar(f"tags[{key!r}].key", key, tag_shape.members["Key"])
+        problems += _check_scalar(f"tags[{key!r}].value", value, tag_shape.members["Value"])
+    return problems
+
+
+def _check_schedule(values: Mapping[str, Any], now: datetime | None) -> list[str]:
+    start, end, duration = (values.get(f"schedule.{k}") for k in ("start_time", "end_time", "duration"))
+    problems = []
+    for name, moment in (("start_time", start), ("end_time", end)):
+        if moment is not None and moment.tzinfo is None:
+            problems.append(f"schedule.{name}: must be timezone-aware (got naive {moment.isoformat()})")
+    if problems:
+        return problems
+    if end is not None and duration is not None:
+        problems.append("schedule: give end_time or duration, not both")
+    if duration is not None and not timedelta(0) < duration <= MAX_SCHEDULE:
+        problems.append(f"schedule.duration: must be more than 0 and at most 30 days, got {duration}")
+    if start is not None and end is not None:
+        if end <= start:
+            problems.append(f"schedule.end_time: must be after start_time ({end.isoformat()} <= {start.isoformat()})")
+        elif end - start > MAX_SCHEDULE:
+            problems.append(f"schedule: must be at most 30 days long, got {end - start}")
+    if end is not None and now is not None and end <= now:
+        problems.append(f"schedule.end_time: {end.isoformat()} is in the past")
+    if end is not None and start is None and now is not None and end - now > MAX_SCHEDULE:
+        problems.append(f"schedule.end_time: must be at most 30 days from now, got {end - now}")
+    return problems
+
+
+def check_settings(values: Mapping[str, Any], *, now: datetime | None = None) -> list[str]:
+    """Every problem of a set of shadow-test settings, as ``prop.path: what is wrong`` lines.
+
+    ``values`` maps prop paths to plain values; a prop the caller cannot know yet (a CDK token)
+    is simply left out. ``schedule.*`` values are ``datetime``/``timedelta``; ``tags`` a dict.
+    ``now`` enables the checks against the clock (an end time in the past).
+    """
+    problems: list[str] = []
+    for prop, value in values.items():
+        member = PROP_MEMBERS.get(prop)
+        if member and prop != "tags" and value is not None:
+            problems += check_member(prop, value, member)
+    production, shadow = values.get("production_variant.variant_name"), values.get("shadow_variant.variant_name")
+    if production is not None and production == shadow:
+        problems.append(f"shadow_variant.variant_name: must differ from production_variant.variant_name (both {production!r})")
+    kms_key = values.get("kms_key")
+    if isinstance(kms_key, str) and not any(form.fullmatch(kms_key) for form in _KMS_KEY_FORMS):
+        problems.append(f"kms_key: {kms_key!r} is not a KMS key id, key ARN, alias name (alias/...) or alias ARN")
+    if values.get("data_capture") is False:
+        for kind in ("json_content_types", "csv_content_types"):
+            if values.get(f"data_capture.{kind}"):
+                problems.append(f"data_capture.{kind}: content types need data capture to be on")
+    if values.get("tags"):
+        problems += _check_tags(values["tags"])
+    problems += _check_schedule(values, now)
+    return problems
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware (a seam for tests)."""
+    return datetime.now(timezone.utc)
