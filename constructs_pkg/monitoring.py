@@ -43,6 +43,8 @@ ERROR_RATE_ALARM_ID = "ErrorRateRegressionAlarm"
 MISSING_SHADOW_INVOCATIONS_ALARM_ID = "MissingShadowInvocationsAlarm"
 """Construct id of the no-shadow-traffic alarm made by ``add_regression_alarms``."""
 
+# Duration is immutable, so one shared default instance is safe.
+_DEFAULT_PERIOD = Duration.minutes(5)
 _FULL_WIDTH = 24
 _HALF_WIDTH = 12
 _GRAPH_HEIGHT = 6
@@ -133,8 +135,7 @@ class ExperimentMonitoringMixin:
         return self._math(
             # A variant without errors may publish no Invocation5XXErrors
             # datapoint at all; FILL keeps the rate defined as 0 then.
-            "100 * FILL(shadowErrors, 0) / shadowInvocations"
-            " - 100 * FILL(productionErrors, 0) / productionInvocations",
+            "100 * FILL(shadowErrors, 0) / shadowInvocations - 100 * FILL(productionErrors, 0) / productionInvocations",
             {
                 "shadowErrors": shadow.metric_invocation_5xx_errors(),
                 "shadowInvocations": shadow.metric_invocations(),
@@ -147,7 +148,7 @@ class ExperimentMonitoringMixin:
 
     # -- dashboard -----------------------------------------------------------------
 
-    def dashboard_widgets(self, *, period: Duration = Duration.minutes(5)) -> list[list[cloudwatch.IWidget]]:
+    def dashboard_widgets(self, *, period: Duration = _DEFAULT_PERIOD) -> list[list[cloudwatch.IWidget]]:
         """The rows of widgets that ``add_dashboard`` puts on its dashboard.
 
         Use it to embed the shadow test into a dashboard of your own
@@ -203,7 +204,7 @@ class ExperimentMonitoringMixin:
         self,
         dashboard_name: str | None = None,
         *,
-        period: Duration = Duration.minutes(5),
+        period: Duration = _DEFAULT_PERIOD,
     ) -> cloudwatch.Dashboard:
         """Create a CloudWatch dashboard comparing production and shadow side by side.
 
@@ -240,7 +241,7 @@ class ExperimentMonitoringMixin:
         alarm_on_missing_shadow_invocations: bool = True,
         evaluation_periods: int = 3,
         datapoints_to_alarm: int | None = None,
-        period: Duration = Duration.minutes(5),
+        period: Duration = _DEFAULT_PERIOD,
     ) -> list[cloudwatch.Alarm]:
         """Create alarms that fire when the shadow variant does worse than production.
 
@@ -367,7 +368,7 @@ class ExperimentMonitoringMixin:
         label: str,
         options: MathExpressionOverrides,
     ) -> cloudwatch.MathExpression:
-        props: dict[str, object] = {"label": label, "period": Duration.minutes(5)}
+        props: dict[str, object] = {"label": label, "period": _DEFAULT_PERIOD}
         props.update(options)
         return cloudwatch.MathExpression(expression=expression, using_metrics=using_metrics, **props)  # type: ignore[arg-type]
 
@@ -418,7 +419,7 @@ class ImportedShadowTestExperiment(ExperimentMonitoringMixin, Construct):
     def __init__(
         self,
         scope: Construct,
-        id: str,  # noqa: A002 - the constructs naming convention
+        id: str,
         *,
         experiment_name: str,
         endpoint_name: str,
@@ -443,7 +444,7 @@ class ImportedShadowTestExperiment(ExperimentMonitoringMixin, Construct):
 
 def import_experiment(
     scope: Construct,
-    id: str,  # noqa: A002 - the constructs naming convention
+    id: str,
     experiment_name: str,
     *,
     endpoint_name: str,

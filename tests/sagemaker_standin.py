@@ -827,7 +827,6 @@ class SageMakerStandIn:
     def _create_experiment(self, params: JsonDict) -> JsonDict:
         name = params["Name"]
         endpoint = self._endpoint(params["EndpointName"])
-        self._check_variants(params, endpoint)
         if name in self.experiments:
             raise ApiError("ResourceInUse", f"Inference experiment {name!r} already exists.")
         active = self._active_experiment_on(endpoint.name)
@@ -837,6 +836,7 @@ class SageMakerStandIn:
                 f"Endpoint {endpoint.name!r} already has an active inference experiment "
                 f"{active['Name']!r} (status {active['Status']}).",
             )
+        self._check_variants(params, endpoint)
         now = time.time()
         self.experiments[name] = {
             "Name": name,

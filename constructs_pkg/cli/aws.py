@@ -1,0 +1,375 @@
+"""The AWS calls of ``shadow-test``: SageMaker inference experiments and CloudWatch metrics.
+
+Clients come from boto3's default session, so the usual environment works:
+``AWS_PROFILE``, ``AWS_REGION``, and ``AWS_ENDPOINT_URL_SAGEMAKER`` /
+``AWS_ENDPOINT_URL_CLOUDWATCH`` for stand-ins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import boto3
+
+from .verdict import VariantStats
+from .window import QueryWindow
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "ExperimentInfo",
+    "MetricQuery",
+    "Series",
+    "VariantInfo",
+    "WaitTimeout",
+    "cloudwatch_client",
+    "describe_experiment",
+    "fetch_series",
+    "fetch_summary",
+    "parse_experiment",
+    "sagemaker_client",
+    "stop_experiment",
+    "wait_until_stopped",
+]
+
+TERMINAL_STATUSES = frozenset({"Completed", "Cancelled"})
+"""Experiment statuses after which nothing changes any more."""
+
+_INVOCATION_NAMESPACE = "AWS/SageMaker"
+_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+_MAX_QUERIES_PER_CALL = 500
+
+
+def sagemaker_client(region: str | None = None) -> Any:
+    """SageMaker client from the default boto3 session."""
+    return boto3.client("sagemaker", region_name=region)
+
+
+def cloudwatch_client(region: str | None = None) -> Any:
+    """CloudWatch client from the default boto3 session."""
+    return boto3.client("cloudwatch", region_name=region)
+
+
+# -- experiments ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantInfo:
+    """A model variant of the experiment, as ``DescribeInferenceExperiment`` reports it."""
+
+    variant_name: str
+    model_name: str | None = None
+    instance_type: str | None = None
+    instance_count: int | None = None
+    status: str | None = None
+    infrastructure_config: dict[str, Any] | None = None
+
+    def model_variant_config(self) -> dict[str, Any]:
+        """This variant as a ``ModelVariantConfig`` for ``StopInferenceExperiment``."""
+        if self.model_name is None or self.infrastructure_config is None:
+            raise ValueError(f"variant {self.variant_name!r} has no model or infrastructure configuration")
+        return {
+            "ModelName": self.model_name,
+            "VariantName": self.variant_name,
+            "InfrastructureConfig": self.infrastructure_config,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentInfo:
+    """What ``shadow-test`` needs from ``DescribeInferenceExperiment``."""
+
+    name: str
+    arn: str | None
+    status: str
+    status_reason: str | None
+    endpoint_name: str
+    production: VariantInfo
+    shadow: VariantInfo
+    sampling_percentage: int | None
+    schedule_start: datetime | None
+    schedule_end: datetime | None
+    completion_time: datetime | None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the experiment is ``Completed`` or ``Cancelled``."""
+        return self.status in TERMINAL_STATUSES
+
+
+def parse_experiment(response: dict[str, Any]) -> ExperimentInfo:
+    """Read a ``DescribeInferenceExperiment`` response of a ``ShadowMode`` experiment."""
+    name = response["Name"]
+    if response.get("Type", "ShadowMode") != "ShadowMode":
+        raise ValueError(f"inference experiment {name!r} has type {response['Type']!r}, not ShadowMode")
+    shadow_config = response.get("ShadowModeConfig") or {}
+    production_name = shadow_config.get("SourceModelVariantName")
+    shadow_variants = shadow_config.get("ShadowModelVariants") or []
+    if not production_name or not shadow_variants:
+        raise ValueError(f"inference experiment {name!r} has no ShadowModeConfig with a shadow variant")
+    # SageMaker allows a single shadow variant per experiment today.
+    shadow_entry = shadow_variants[0]
+    variants = {entry["VariantName"]: entry for entry in response.get("ModelVariants", [])}
+
+    def variant(variant_name: str) -> VariantInfo:
+        entry = variants.get(variant_name, {})
+        infrastructure = entry.get("InfrastructureConfig")
+        realtime = (infrastructure or {}).get("RealTimeInferenceConfig", {})
+        return VariantInfo(
+            variant_name=variant_name,
+            model_name=entry.get("ModelName"),
+            instance_type=realtime.get("InstanceType"),
+            instance_count=realtime.get("InstanceCount"),
+            status=entry.get("Status"),
+            infrastructure_config=infrastructure,
+        )
+
+    schedule = response.get("Schedule") or {}
+    return ExperimentInfo(
+        name=name,
+        arn=response.get("Arn"),
+        status=response["Status"],
+        status_reason=response.get("StatusReason"),
+        endpoint_name=response["EndpointMetadata"]["EndpointName"],
+        production=variant(production_name),
+        shadow=variant(shadow_entry["ShadowModelVariantName"]),
+        sampling_percentage=shadow_entry.get("SamplingPercentage"),
+        schedule_start=schedule.get("StartTime"),
+        schedule_end=schedule.get("EndTime"),
+        completion_time=response.get("CompletionTime"),
+        raw=response,
+    )
+
+
+def describe_experiment(client: Any, name: str) -> ExperimentInfo:
+    """``DescribeInferenceExperiment``, parsed."""
+    return parse_experiment(client.describe_inference_experiment(Name=name))
+
+
+def stop_experiment(
+    client: Any,
+    experiment: ExperimentInfo,
+    *,
+    action: Literal["promote", "stop"],
+    desired_state: Literal["Completed", "Cancelled"] = "Completed",
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """``StopInferenceExperiment``; returns the request that was sent.
+
+    ``promote`` promotes the shadow variant (deployed with its own
+    infrastructure configuration) and removes production; ``stop`` retains
+    production and removes the shadow variant.
+    """
+    production, shadow = experiment.production.variant_name, experiment.shadow.variant_name
+    request: dict[str, Any] = {"Name": experiment.name, "DesiredState": desired_state}
+    if action == "promote":
+        request["ModelVariantActions"] = {shadow: "Promote", production: "Remove"}
+        request["DesiredModelVariants"] = [experiment.shadow.model_variant_config()]
+    else:
+        request["ModelVariantActions"] = {production: "Retain", shadow: "Remove"}
+    if reason:
+        request["Reason"] = reason
+    client.stop_inference_experiment(**request)
+    return request
+
+
+class WaitTimeout(TimeoutError):
+    """The experiment did not reach a terminal status in time."""
+
+    def __init__(self, experiment: ExperimentInfo, waited: float) -> None:
+        super().__init__(f"{experiment.name} is still {experiment.status} after {waited:.0f}s")
+        self.experiment = experiment
+
+
+def wait_until_stopped(
+    client: Any,
+    name: str,
+    *,
+    poll_interval: float,
+    timeout: float,
+    on_poll: Callable[[ExperimentInfo, float], None] = lambda _experiment, _elapsed: None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ExperimentInfo:
+    """Poll until the experiment is ``Completed`` or ``Cancelled``.
+
+    :param on_poll: called after every poll with the experiment and the
+        seconds elapsed, e.g. to show progress.
+    :raises WaitTimeout: if ``timeout`` seconds pass first.
+    """
+    started = clock()
+    while True:
+        experiment = describe_experiment(client, name)
+        elapsed = clock() - started
+        on_poll(experiment, elapsed)
+        if experiment.is_terminal:
+            return experiment
+        if elapsed + poll_interval > timeout:
+            raise WaitTimeout(experiment, elapsed)
+        sleep(poll_interval)
+
+
+# -- metrics --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricQuery:
+    """One statistic of one metric of one variant."""
+
+    field_name: str
+    namespace: str
+    metric_name: str
+    statistic: str
+
+
+SUMMARY_QUERIES: tuple[MetricQuery, ...] = (
+    MetricQuery(field_name="invocations", namespace=_INVOCATION_NAMESPACE, metric_name="Invocations", statistic="Sum"),
+    MetricQuery(
+        field_name="latency_p50_us", namespace=_INVOCATION_NAMESPACE, metric_name="ModelLatency", statistic="p50"
+    ),
+    MetricQuery(
+        field_name="latency_p90_us", namespace=_INVOCATION_NAMESPACE, metric_name="ModelLatency", statistic="p90"
+    ),
+    MetricQuery(
+        field_name="latency_p99_us", namespace=_INVOCATION_NAMESPACE, metric_name="ModelLatency", statistic="p99"
+    ),
+    MetricQuery(
+        field_name="errors_4xx", namespace=_INVOCATION_NAMESPACE, metric_name="Invocation4XXErrors", statistic="Sum"
+    ),
+    MetricQuery(
+        field_name="errors_5xx", namespace=_INVOCATION_NAMESPACE, metric_name="Invocation5XXErrors", statistic="Sum"
+    ),
+    MetricQuery(
+        field_name="model_errors", namespace=_INVOCATION_NAMESPACE, metric_name="InvocationModelErrors", statistic="Sum"
+    ),
+    MetricQuery(
+        field_name="cpu_utilization", namespace=_INSTANCE_NAMESPACE, metric_name="CPUUtilization", statistic="Average"
+    ),
+    MetricQuery(
+        field_name="memory_utilization",
+        namespace=_INSTANCE_NAMESPACE,
+        metric_name="MemoryUtilization",
+        statistic="Average",
+    ),
+)
+"""What the report table is computed from, per variant."""
+
+SERIES_QUERIES: tuple[MetricQuery, ...] = tuple(
+    query
+    for query in SUMMARY_QUERIES
+    if query.field_name in {"invocations", "latency_p50_us", "latency_p99_us", "errors_5xx"}
+)
+"""What the ``--png`` chart is drawn from, per variant."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Series:
+    """Datapoints of one query, oldest first."""
+
+    timestamps: list[datetime]
+    values: list[float]
+
+
+def _query_id(role: str, query: MetricQuery) -> str:
+    # GetMetricData ids must start with a lowercase letter.
+    return f"{role}_{query.field_name}"
+
+
+def _metric_data_queries(
+    experiment: ExperimentInfo,
+    queries: Iterable[MetricQuery],
+    period: int,
+) -> list[dict[str, Any]]:
+    result = []
+    for role, variant in (("production", experiment.production), ("shadow", experiment.shadow)):
+        for query in queries:
+            result.append(
+                {
+                    "Id": _query_id(role, query),
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": query.namespace,
+                            "MetricName": query.metric_name,
+                            "Dimensions": [
+                                {"Name": "EndpointName", "Value": experiment.endpoint_name},
+                                {"Name": "VariantName", "Value": variant.variant_name},
+                            ],
+                        },
+                        "Period": period,
+                        "Stat": query.statistic,
+                    },
+                    "ReturnData": True,
+                }
+            )
+    return result
+
+
+def _get_metric_data(client: Any, queries: list[dict[str, Any]], window: QueryWindow) -> dict[str, Series]:
+    points: dict[str, dict[datetime, float]] = {query["Id"]: {} for query in queries}
+    for offset in range(0, len(queries), _MAX_QUERIES_PER_CALL):
+        batch = queries[offset : offset + _MAX_QUERIES_PER_CALL]
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": batch,
+            "StartTime": window.start,
+            "EndTime": window.end,
+            "ScanBy": "TimestampAscending",
+        }
+        while True:
+            response = client.get_metric_data(**kwargs)
+            for result in response.get("MetricDataResults", []):
+                for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                    if value is not None:
+                        points[result["Id"]][timestamp] = float(value)
+            token = response.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+    return {
+        query_id: Series(timestamps=sorted(by_time), values=[by_time[t] for t in sorted(by_time)])
+        for query_id, by_time in points.items()
+    }
+
+
+def _combine(statistic: str, values: list[float]) -> float | None:
+    """Fold the datapoints of a one-period query into one number.
+
+    CloudWatch normally returns one datapoint for the whole window; if it
+    splits it anyway, counts add up, averages are averaged and percentiles
+    take the worst value (an over-estimate, which errs towards ``hold``).
+    """
+    if not values:
+        return None
+    if statistic == "Sum":
+        return sum(values)
+    if statistic == "Average":
+        return sum(values) / len(values)
+    return max(values)
+
+
+def fetch_summary(client: Any, experiment: ExperimentInfo, window: QueryWindow) -> tuple[VariantStats, VariantStats]:
+    """Statistics of production and shadow over ``window`` (a single period)."""
+    series = _get_metric_data(client, _metric_data_queries(experiment, SUMMARY_QUERIES, window.period), window)
+    stats = []
+    for role in ("production", "shadow"):
+        stats.append(
+            VariantStats(
+                **{
+                    query.field_name: _combine(query.statistic, series[_query_id(role, query)].values)
+                    for query in SUMMARY_QUERIES
+                }
+            )
+        )
+    return stats[0], stats[1]
+
+
+def fetch_series(client: Any, experiment: ExperimentInfo, window: QueryWindow) -> dict[str, dict[str, Series]]:
+    """Time series for the chart: ``{"production"|"shadow": {field_name: Series}}``."""
+    series = _get_metric_data(client, _metric_data_queries(experiment, SERIES_QUERIES, window.period), window)
+    return {
+        role: {query.field_name: series[_query_id(role, query)] for query in SERIES_QUERIES}
+        for role in ("production", "shadow")
+    }

@@ -1,0 +1,22 @@
+"""Synthesizing stacks for tests: one ``App`` per stack, version reporting off (deterministic)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_cdk import App, Environment, Stack
+from aws_cdk.assertions import Template
+
+ENV = Environment(account="123456789012", region="us-east-1")
+
+
+def synth(build: Callable[[Stack], object], *, env: Environment | None = ENV) -> tuple[Template, Stack]:
+    """Build a stack with ``build(stack)`` and return its template and the stack."""
+    app = App(analytics_reporting=False)
+    stack = Stack(app, "TestStack", env=env)
+    build(stack)
+    return Template.from_stack(stack), stack
+
+
+def resources_of(template: Template, resource_type: str) -> dict[str, dict]:
+    return template.find_resources(resource_type)
