@@ -179,7 +179,8 @@ class VariantMetrics:
         return {"EndpointName": self.endpoint_name, "VariantName": self.variant_name}
 
     def _count(self, metric_name: str, options: MetricOverrides) -> cloudwatch.Metric:
-        return self.metric(metric_name, **{"statistic": cloudwatch.Stats.SUM, **options})
+        options.setdefault("statistic", cloudwatch.Stats.SUM)
+        return self.metric(metric_name, **options)
 
     def _average(
         self,
@@ -188,4 +189,5 @@ class VariantMetrics:
         *,
         namespace: str = INVOCATION_NAMESPACE,
     ) -> cloudwatch.Metric:
-        return self.metric(metric_name, namespace=namespace, **{"statistic": cloudwatch.Stats.AVERAGE, **options})
+        options.setdefault("statistic", cloudwatch.Stats.AVERAGE)
+        return self.metric(metric_name, namespace=namespace, **options)

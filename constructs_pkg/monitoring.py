@@ -172,7 +172,7 @@ class ExperimentMonitoringMixin:
             width=_FULL_WIDTH,
             height=2,
         )
-        comparison = [
+        comparison: list[cloudwatch.IWidget] = [
             cloudwatch.GraphWidget(
                 title="Latency ratio shadow / production (p99)",
                 left=[self.metric_latency_ratio(period=period)],
@@ -287,60 +287,62 @@ class ExperimentMonitoringMixin:
         name = self._experiment_name()
         datapoints = datapoints_to_alarm if datapoints_to_alarm is not None else evaluation_periods
         window = f"{datapoints} of {evaluation_periods} periods of {period.to_human_string()}"
-        common = {
-            "evaluation_periods": evaluation_periods,
-            "datapoints_to_alarm": datapoints,
-            "treat_missing_data": cloudwatch.TreatMissingData.NOT_BREACHING,
-        }
+
+        def alarm(
+            construct_id: str,
+            metric: cloudwatch.IMetric,
+            threshold: float,
+            comparison_operator: cloudwatch.ComparisonOperator,
+            description: str,
+        ) -> cloudwatch.Alarm:
+            return cloudwatch.Alarm(
+                scope,
+                construct_id,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=comparison_operator,
+                evaluation_periods=evaluation_periods,
+                datapoints_to_alarm=datapoints,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
 
         alarms = [
-            cloudwatch.Alarm(
-                scope,
+            alarm(
                 LATENCY_ALARM_ID,
-                metric=self.metric_latency_ratio(period=period),
-                threshold=latency_ratio_threshold,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                alarm_description=(
-                    f"Shadow test {name}: p99 model latency of shadow variant {shadow.variant_name} "
-                    f"was more than {latency_ratio_threshold:g}x that of production variant "
-                    f"{production.variant_name} in {window}. The shadow model is slower than the "
-                    "one it would replace: do not promote it. Compare CPU/memory on the experiment "
-                    f"dashboard, or run 'shadow-test report {name}'."
-                ),
-                **common,
+                self.metric_latency_ratio(period=period),
+                latency_ratio_threshold,
+                cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                f"Shadow test {name}: p99 model latency of shadow variant {shadow.variant_name} "
+                f"was more than {latency_ratio_threshold:g}x that of production variant "
+                f"{production.variant_name} in {window}. The shadow model is slower than the "
+                "one it would replace: do not promote it. Compare CPU/memory on the experiment "
+                f"dashboard, or run 'shadow-test report {name}'.",
             ),
-            cloudwatch.Alarm(
-                scope,
+            alarm(
                 ERROR_RATE_ALARM_ID,
-                metric=self.metric_error_rate_delta(period=period),
-                threshold=error_rate_delta_threshold,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                alarm_description=(
-                    f"Shadow test {name}: 5XX error rate of shadow variant {shadow.variant_name} "
-                    f"was more than {error_rate_delta_threshold:g} percentage points above that of "
-                    f"production variant {production.variant_name} in {window}. The shadow model "
-                    "fails requests that production serves: do not promote it; read the shadow "
-                    "variant's container logs (/aws/sagemaker/Endpoints/<endpoint>) for the errors."
-                ),
-                **common,
+                self.metric_error_rate_delta(period=period),
+                error_rate_delta_threshold,
+                cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                f"Shadow test {name}: 5XX error rate of shadow variant {shadow.variant_name} "
+                f"was more than {error_rate_delta_threshold:g} percentage points above that of "
+                f"production variant {production.variant_name} in {window}. The shadow model "
+                "fails requests that production serves: do not promote it; read the shadow "
+                "variant's container logs (/aws/sagemaker/Endpoints/<endpoint>) for the errors.",
             ),
         ]
         if alarm_on_missing_shadow_invocations:
             alarms.append(
-                cloudwatch.Alarm(
-                    scope,
+                alarm(
                     MISSING_SHADOW_INVOCATIONS_ALARM_ID,
-                    metric=self._metric_missing_shadow_invocations(period),
-                    threshold=1,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    alarm_description=(
-                        f"Shadow test {name}: production variant {production.variant_name} served "
-                        f"requests but shadow variant {shadow.variant_name} received none in "
-                        f"{window}. The experiment is collecting no evidence: check with "
-                        f"'shadow-test status {name}' that it is Running and that its sampling "
-                        "percentage is above 0, and that its schedule has not ended."
-                    ),
-                    **common,
+                    self._metric_missing_shadow_invocations(period),
+                    1,
+                    cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    f"Shadow test {name}: production variant {production.variant_name} served "
+                    f"requests but shadow variant {shadow.variant_name} received none in "
+                    f"{window}. The experiment is collecting no evidence: check with "
+                    f"'shadow-test status {name}' that it is Running, that its sampling "
+                    "percentage is above 0 and that its schedule has not ended.",
                 )
             )
         return alarms

@@ -73,6 +73,7 @@ DEFAULT_LIST_PAGE_SIZE = 10
 MAX_TAGS_PER_RESOURCE = 50
 _JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 _TARGET_PREFIX = "SageMaker."
+_LOOPBACK = "127.0.0.1"
 
 
 @functools.cache
@@ -90,9 +91,7 @@ def sagemaker_model() -> ServiceModel:
 # replaced by a private-use placeholder standing for its major category, and
 # ``\p{X}`` becomes "the ASCII characters of category X plus X's placeholder".
 
-_CATEGORY_PLACEHOLDERS: dict[str, str] = {
-    major: chr(0xE000 + index) for index, major in enumerate("CLMNPSZ")
-}
+_CATEGORY_PLACEHOLDERS: dict[str, str] = {major: chr(0xE000 + index) for index, major in enumerate("CLMNPSZ")}
 
 _POSIX_CLASSES: dict[str, Callable[[str], bool]] = {
     "Lower": lambda c: "a" <= c <= "z",
@@ -270,10 +269,7 @@ def _show(value: Any) -> str:
 
 
 def _violation(path: str, value: Any, constraint: str) -> str:
-    return (
-        f"Value {_show(value)} at '{path or '(request body)'}' "
-        f"failed to satisfy constraint: {constraint}"
-    )
+    return f"Value {_show(value)} at '{path or '(request body)'}' failed to satisfy constraint: {constraint}"
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -340,38 +336,26 @@ def _check_string(shape: Shape, value: str, path: str, problems: list[str]) -> N
     _check_size(shape, value, len(value), path, problems)
     enum = shape.metadata.get("enum")
     if enum and value not in enum:
-        problems.append(
-            _violation(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
-        )
+        problems.append(_violation(path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]"))
     pattern = shape.metadata.get("pattern")
     if pattern is not None and not java_pattern_matches(pattern, value):
-        problems.append(
-            _violation(path, value, f"Member must satisfy regular expression pattern: {pattern}")
-        )
+        problems.append(_violation(path, value, f"Member must satisfy regular expression pattern: {pattern}"))
 
 
 def _check_number(shape: Shape, value: float, path: str, problems: list[str]) -> None:
     minimum, maximum = shape.metadata.get("min"), shape.metadata.get("max")
     if minimum is not None and value < minimum:
-        problems.append(
-            _violation(path, value, f"Member must have value greater than or equal to {minimum}")
-        )
+        problems.append(_violation(path, value, f"Member must have value greater than or equal to {minimum}"))
     if maximum is not None and value > maximum:
-        problems.append(
-            _violation(path, value, f"Member must have value less than or equal to {maximum}")
-        )
+        problems.append(_violation(path, value, f"Member must have value less than or equal to {maximum}"))
 
 
 def _check_size(shape: Shape, value: Any, size: int, path: str, problems: list[str]) -> None:
     minimum, maximum = shape.metadata.get("min"), shape.metadata.get("max")
     if minimum is not None and size < minimum:
-        problems.append(
-            _violation(path, value, f"Member must have length greater than or equal to {minimum}")
-        )
+        problems.append(_violation(path, value, f"Member must have length greater than or equal to {minimum}"))
     if maximum is not None and size > maximum:
-        problems.append(
-            _violation(path, value, f"Member must have length less than or equal to {maximum}")
-        )
+        problems.append(_violation(path, value, f"Member must have length less than or equal to {maximum}"))
 
 
 _TYPE_CHECKERS: dict[str, Callable[[Shape, Any, str, list[str]], None]] = {
@@ -423,9 +407,7 @@ _ERROR_FAULTS: dict[str, _ErrorFault] = {
     "server_error": _ErrorFault(500, "InternalFailure", "An internal error occurred."),
     "unavailable": _ErrorFault(503, "ServiceUnavailable", "Service is unavailable."),
     "conflict": _ErrorFault(400, "ConflictException", "A conflicting operation is in progress."),
-    "access_denied": _ErrorFault(
-        400, "AccessDeniedException", "User is not authorized to perform this action."
-    ),
+    "access_denied": _ErrorFault(400, "AccessDeniedException", "User is not authorized to perform this action."),
     "resource_in_use": _ErrorFault(400, "ResourceInUse", "The resource is in use."),
 }
 
@@ -537,6 +519,34 @@ def _variant_summary(variant: JsonDict) -> JsonDict:
     }
 
 
+def _next_status(record: JsonDict, lifecycle: _Lifecycle, now: float) -> str | None:
+    """The status ``record`` moves to on its next step, or None while it must stay put."""
+    status, schedule = record["Status"], record["Schedule"]
+    start, end = schedule.get("StartTime", now), schedule.get("EndTime", float("inf"))
+    if status == "Creating":
+        return "Created" if start > now else "Starting"
+    if status == "Created":
+        return "Starting" if start <= now else None
+    if status == "Starting":
+        return "Running"
+    if status == "Updating":
+        return lifecycle.resume_status
+    if status == "Running":
+        return "Completed" if end <= now else None
+    if status == "Stopping" and lifecycle.stop_plan is not None:
+        return lifecycle.stop_plan.desired_state
+    return None
+
+
+def _replace_variant(variants: list[JsonDict], name: str, replacements: list[JsonDict]) -> list[JsonDict]:
+    """``variants`` with the one called ``name`` replaced (in place) by ``replacements``."""
+    names = [variant["VariantName"] for variant in variants]
+    if name not in names:
+        return [*variants, *replacements]
+    index = names.index(name)
+    return [*variants[:index], *replacements, *variants[index + 1 :]]
+
+
 def _shadow_variant_name(record: JsonDict) -> str:
     return record["ShadowModeConfig"]["ShadowModelVariants"][0]["ShadowModelVariantName"]
 
@@ -611,11 +621,11 @@ class SageMakerStandIn:
             return self
         self._stopping.clear()
         self._server = _StandInServer(self)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        port = self._server.server_port
+        self.url = f"http://{_LOOPBACK}:{port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"sagemaker-standin-{port}",
             daemon=True,
         )
@@ -651,8 +661,7 @@ class SageMakerStandIn:
         if not variants:
             raise ValueError("an endpoint needs at least one production variant")
         production = [
-            {"InstanceType": "ml.m5.large", "InstanceCount": 1, **copy.deepcopy(variant)}
-            for variant in variants
+            {"InstanceType": "ml.m5.large", "InstanceCount": 1, **copy.deepcopy(variant)} for variant in variants
         ]
         with self._lock:
             self._endpoints[name] = _Endpoint(name, self._arn("endpoint", name), production)
@@ -740,6 +749,8 @@ class SageMakerStandIn:
             return _Reply(body=self._answer(target, operation, params))
         except ApiError as error:
             return self._error_reply(error)
+        except Exception as error:  # a stand-in bug must not look like a dropped connection
+            return self._error_reply(ApiError("InternalFailure", f"stand-in error: {error!r}", 500))
 
     @staticmethod
     def _parse_body(body: bytes) -> JsonDict:
@@ -783,15 +794,14 @@ class SageMakerStandIn:
             if self._bucket is not None and not self._bucket.take():
                 raise ApiError("ThrottlingException", "Rate exceeded")
         if not target.startswith(_TARGET_PREFIX) or operation not in self._operations:
-            raise ApiError(
-                "UnknownOperationException", f"Operation {target!r} is not supported by the stand-in"
-            )
+            raise ApiError("UnknownOperationException", f"Operation {target!r} is not supported by the stand-in")
         operation_model: OperationModel = sagemaker_model().operation_model(operation)
         problems = validate_params(operation_model.input_shape, params)
         if problems:
             raise _validation_error(validation_message(problems))
         with self._lock:
-            return self._operations[operation](copy.deepcopy(params))
+            # Copies in and out: the answer is serialized after the lock is released.
+            return copy.deepcopy(self._operations[operation](copy.deepcopy(params)))
 
     # -- helpers ------------------------------------------------------------
 
@@ -807,9 +817,7 @@ class SageMakerStandIn:
     def _endpoint(self, name: str) -> _Endpoint:
         endpoint = self._endpoints.get(name)
         if endpoint is None:
-            raise _validation_error(
-                f'Could not find endpoint "{self._arn("endpoint", name)}".'
-            )
+            raise _validation_error(f'Could not find endpoint "{self._arn("endpoint", name)}".')
         return endpoint
 
     def _lifecycle(self, name: str) -> _Lifecycle:
@@ -868,9 +876,7 @@ class SageMakerStandIn:
         source = shadow_config["SourceModelVariantName"]
         shadows = [v["ShadowModelVariantName"] for v in shadow_config["ShadowModelVariants"]]
         if source not in names:
-            raise _validation_error(
-                f"SourceModelVariantName {source!r} is not one of ModelVariants {names}."
-            )
+            raise _validation_error(f"SourceModelVariantName {source!r} is not one of ModelVariants {names}.")
         production_names = [variant["VariantName"] for variant in endpoint.production]
         if source not in production_names:
             raise _validation_error(
@@ -886,13 +892,9 @@ class SageMakerStandIn:
                 f"and differ from the source variant {source!r}."
             )
         if shadow in endpoint.variant_names():
-            raise _validation_error(
-                f"Variant {shadow!r} already exists on endpoint {endpoint.name!r}."
-            )
+            raise _validation_error(f"Variant {shadow!r} already exists on endpoint {endpoint.name!r}.")
         if sorted(names) != sorted([source, shadow]):
-            raise _validation_error(
-                f"ModelVariants {names} must be exactly the source variant and the shadow variant."
-            )
+            raise _validation_error(f"ModelVariants {names} must be exactly the source variant and the shadow variant.")
 
     def _active_experiment_on(self, endpoint_name: str) -> JsonDict | None:
         for record in self.experiments.values():
@@ -969,29 +971,13 @@ class SageMakerStandIn:
         if status in self._hung_statuses:
             return False
         now = time.time()
-        schedule = record["Schedule"]
-        if status == "Creating":
-            next_status = "Created" if schedule.get("StartTime", now) > now else "Starting"
-        elif status == "Created":
-            next_status = "Starting" if schedule.get("StartTime", now) <= now else None
-        elif status == "Starting":
-            next_status = "Running"
-        elif status == "Updating":
-            next_status = lifecycle.resume_status
-        elif status == "Running":
-            next_status = "Completed" if schedule.get("EndTime", float("inf")) <= now else None
-        elif status == "Stopping" and lifecycle.stop_plan is not None:
-            next_status = lifecycle.stop_plan.desired_state
-        else:
-            next_status = None
+        next_status = _next_status(record, lifecycle, now)
         if next_status is None:
             return False
         self._enter(record, lifecycle, status, next_status, now)
         return True
 
-    def _enter(
-        self, record: JsonDict, lifecycle: _Lifecycle, previous: str, status: str, now: float
-    ) -> None:
+    def _enter(self, record: JsonDict, lifecycle: _Lifecycle, previous: str, status: str, now: float) -> None:
         endpoint = self._endpoints.get(record["EndpointName"])
         if previous == "Starting" and self._cancel_reasons:
             status = "Cancelled"
@@ -1029,17 +1015,14 @@ class SageMakerStandIn:
         if endpoint is None or not lifecycle.shadow_deployed:
             return
         shadow_name, source_name = _shadow_variant_name(record), _source_variant_name(record)
-        shadow_variant = next(v for v in endpoint.shadow if v["VariantName"] == shadow_name)
+        shadow_variant = next((v for v in endpoint.shadow if v["VariantName"] == shadow_name), None)
         self._withdraw_shadow(record, lifecycle, endpoint)
         shadow_action = plan.actions.get(shadow_name, "Remove")
-        if shadow_action == "Retain":
+        if shadow_action == "Retain" and shadow_variant is not None:
             endpoint.production.append(shadow_variant)
         elif shadow_action == "Promote":
             promoted = [_endpoint_variant(config) for config in plan.desired_variants or []]
-            index = next(
-                i for i, v in enumerate(endpoint.production) if v["VariantName"] == source_name
-            )
-            endpoint.production[index : index + 1] = promoted
+            endpoint.production = _replace_variant(endpoint.production, source_name, promoted)
 
     # -- UpdateInferenceExperiment -----------------------------------------
 
@@ -1050,8 +1033,7 @@ class SageMakerStandIn:
         if status not in ("Created", "Running"):
             raise ApiError(
                 "ConflictException",
-                f"Inference experiment {name!r} is {status}; it can only be updated "
-                "while Created or Running.",
+                f"Inference experiment {name!r} is {status}; it can only be updated while Created or Running.",
             )
         schedule = self._updated_schedule(record, params.get("Schedule"))
         shadow_config = self._updated_shadow_config(record, params.get("ShadowModeConfig"))
@@ -1079,8 +1061,7 @@ class SageMakerStandIn:
         end = float(schedule.get("EndTime", current["EndTime"]))
         if record["Status"] == "Running" and start != current["StartTime"]:
             raise _validation_error(
-                "Schedule.StartTime cannot be changed while the experiment is Running; "
-                "only Schedule.EndTime can."
+                "Schedule.StartTime cannot be changed while the experiment is Running; only Schedule.EndTime can."
             )
         if end <= start:
             raise _validation_error("Schedule.EndTime must be after Schedule.StartTime.")
@@ -1105,9 +1086,7 @@ class SageMakerStandIn:
         old_names = sorted(v["VariantName"] for v in record["ModelVariants"])
         new_names = sorted(v["VariantName"] for v in variants)
         if old_names != new_names:
-            raise _validation_error(
-                f"ModelVariants must keep the experiment's variants {old_names}; got {new_names}."
-            )
+            raise _validation_error(f"ModelVariants must keep the experiment's variants {old_names}; got {new_names}.")
         return variants
 
     def _refresh_deployed_shadow(self, record: JsonDict, lifecycle: _Lifecycle) -> None:
@@ -1122,14 +1101,11 @@ class SageMakerStandIn:
         record = self._experiment(name)
         if record["Status"] not in ("Created", "Running"):
             raise _validation_error(
-                f"Inference experiment {name!r} is {record['Status']}; it can only be stopped "
-                "while Created or Running."
+                f"Inference experiment {name!r} is {record['Status']}; it can only be stopped while Created or Running."
             )
         actions = self._checked_actions(record, params["ModelVariantActions"])
         if "Promote" in actions.values() and not params.get("DesiredModelVariants"):
-            raise _validation_error(
-                "DesiredModelVariants is required when a ModelVariantAction is Promote."
-            )
+            raise _validation_error("DesiredModelVariants is required when a ModelVariantAction is Promote.")
         lifecycle = self._lifecycle(name)
         lifecycle.stop_plan = _StopPlan(
             actions=actions,
@@ -1297,7 +1273,7 @@ class _StandInServer(ThreadingHTTPServer):
     block_on_close = False
 
     def __init__(self, standin: SageMakerStandIn) -> None:
-        super().__init__(("127.0.0.1", 0), _StandInHandler)
+        super().__init__((_LOOPBACK, 0), _StandInHandler)
         self.standin = standin
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -1324,6 +1300,7 @@ class _StandInServer(ThreadingHTTPServer):
 
 class _StandInHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: _StandInServer
 
     def setup(self) -> None:
@@ -1336,7 +1313,7 @@ class _StandInHandler(BaseHTTPRequestHandler):
         finally:
             self.server.forget(self.connection)
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         target = self.headers.get("X-Amz-Target", "")
@@ -1357,5 +1334,5 @@ class _StandInHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from base
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""

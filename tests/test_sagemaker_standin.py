@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tests.sagemaker_standin import (
     SageMakerStandIn,
     compile_java_pattern,
@@ -53,14 +54,18 @@ def standin() -> Iterator[SageMakerStandIn]:
 
 
 def sagemaker_client(url: str, max_attempts: int = 1, **config: Any) -> BaseClient:
-    """A real SageMaker client for the stand-in at ``url``; no retries unless asked for."""
+    """A real SageMaker client for the stand-in at ``url``.
+
+    ``max_attempts`` counts the first attempt too (botocore's ``total_max_attempts``); the
+    default of 1 means no retries.
+    """
     return boto3.client(
         "sagemaker",
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "max_attempts": max_attempts}, **config),
+        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, **config),
     )
 
 
@@ -150,9 +155,7 @@ def error_of(call: Callable[..., Any], **params: Any) -> dict[str, str]:
 # --------------------------------------------------------------------------- #
 
 
-def test_create_advances_to_running_and_deploys_shadow(
-    standin: SageMakerStandIn, client: BaseClient
-) -> None:
+def test_create_advances_to_running_and_deploys_shadow(standin: SageMakerStandIn, client: BaseClient) -> None:
     arn = client.create_inference_experiment(**create_params("Exp-Upper"))["InferenceExperimentArn"]
 
     assert arn == "arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp-upper"
@@ -192,9 +195,7 @@ def test_steps_per_transition_repeats_each_status() -> None:
     assert observed == ["Creating", "Creating", "Starting", "Starting", "Running"]
 
 
-def test_future_start_waits_in_created_until_start_time(
-    standin: SageMakerStandIn, client: BaseClient
-) -> None:
+def test_future_start_waits_in_created_until_start_time(standin: SageMakerStandIn, client: BaseClient) -> None:
     later = time.time() + 3600
     client.create_inference_experiment(**create_params(Schedule={"StartTime": later}))
 
@@ -205,9 +206,7 @@ def test_future_start_waits_in_created_until_start_time(
     assert statuses(client, "exp-1", 4) == ["Updating", "Created", "Starting", "Running"]
 
 
-def test_running_past_end_time_completes_and_withdraws_shadow(
-    standin: SageMakerStandIn, client: BaseClient
-) -> None:
+def test_running_past_end_time_completes_and_withdraws_shadow(standin: SageMakerStandIn, client: BaseClient) -> None:
     start_running(client)
     start = standin.experiments["exp-1"]["Schedule"]["StartTime"]
 
@@ -330,9 +329,7 @@ def test_update_applies_sampling_and_description(standin: SageMakerStandIn, clie
     shadow_config = copy.deepcopy(create_params()["ShadowModeConfig"])
     shadow_config["ShadowModelVariants"][0]["SamplingPercentage"] = 100
 
-    client.update_inference_experiment(
-        Name="exp-1", ShadowModeConfig=shadow_config, Description="full traffic"
-    )
+    client.update_inference_experiment(Name="exp-1", ShadowModeConfig=shadow_config, Description="full traffic")
 
     assert statuses(client, "exp-1", 2) == ["Updating", "Running"]
     described = client.describe_inference_experiment(Name="exp-1")
@@ -344,9 +341,7 @@ def test_update_applies_sampling_and_description(standin: SageMakerStandIn, clie
 def test_update_cannot_move_start_time_while_running(client: BaseClient) -> None:
     start_running(client)
 
-    error = error_of(
-        client.update_inference_experiment, Name="exp-1", Schedule={"StartTime": time.time() + 60}
-    )
+    error = error_of(client.update_inference_experiment, Name="exp-1", Schedule={"StartTime": time.time() + 60})
 
     assert error["Code"] == "ValidationException"
     assert "StartTime" in error["Message"]
@@ -430,9 +425,7 @@ def test_stop_rejects_invalid_actions(
 def test_stop_rejected_while_creating(client: BaseClient) -> None:
     client.create_inference_experiment(**create_params())
 
-    error = error_of(
-        client.stop_inference_experiment, Name="exp-1", ModelVariantActions={"shadow": "Remove"}
-    )
+    error = error_of(client.stop_inference_experiment, Name="exp-1", ModelVariantActions={"shadow": "Remove"})
 
     assert error["Code"] == "ValidationException"
     assert "Creating" in error["Message"]
@@ -519,9 +512,7 @@ def test_tags_on_endpoint_and_unknown_resource(client: BaseClient) -> None:
     client.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": "k", "Value": "v"}])
 
     assert client.list_tags(ResourceArn=endpoint_arn)["Tags"] == [{"Key": "k", "Value": "v"}]
-    missing = error_of(
-        client.list_tags, ResourceArn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/ghost"
-    )
+    missing = error_of(client.list_tags, ResourceArn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/ghost")
     assert missing["Code"] == "ValidationException"
 
 
@@ -616,9 +607,7 @@ def test_validation_reports_every_violation(raw_client: BaseClient) -> None:
 
 
 def test_map_values_are_validated(raw_client: BaseClient) -> None:
-    error = error_of(
-        raw_client.stop_inference_experiment, Name="exp-1", ModelVariantActions={"prod": "Explode"}
-    )
+    error = error_of(raw_client.stop_inference_experiment, Name="exp-1", ModelVariantActions={"prod": "Explode"})
 
     assert "at 'ModelVariantActions.prod'" in error["Message"]
     assert "enum value set: [Retain, Remove, Promote]" in error["Message"]
@@ -666,9 +655,7 @@ def test_unsupported_operation(client: BaseClient) -> None:
 def test_non_json_body_is_a_serialization_error(standin: SageMakerStandIn) -> None:
     host, port = standin.url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
-    connection.request(
-        "POST", "/", body=b"{not json", headers={"X-Amz-Target": "SageMaker.DescribeEndpoint"}
-    )
+    connection.request("POST", "/", body=b"{not json", headers={"X-Amz-Target": "SageMaker.DescribeEndpoint"})
     response = connection.getresponse()
 
     assert response.status == 400
@@ -788,9 +775,7 @@ def test_slow_answers_after_delay(standin: SageMakerStandIn, make_client: Client
         ("unavailable", "ServiceUnavailable", "Service is unavailable."),
     ],
 )
-def test_error_faults(
-    standin: SageMakerStandIn, client: BaseClient, kind: str, code: str, message: str
-) -> None:
+def test_error_faults(standin: SageMakerStandIn, client: BaseClient, kind: str, code: str, message: str) -> None:
     standin.inject(kind, message="not allowed here" if kind == "access_denied" else None)
 
     error = error_of(client.describe_endpoint, EndpointName=ENDPOINT)
@@ -870,7 +855,7 @@ def test_concurrent_clients(standin: SageMakerStandIn, make_client: ClientFactor
             wait_for(client, f"w{worker}", "Running")
             for _ in range(10):
                 client.describe_endpoint(EndpointName=ENDPOINT)
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:
             failures.append(error)
 
     threads = [threading.Thread(target=hammer, args=(c, i)) for i, c in enumerate(clients)]

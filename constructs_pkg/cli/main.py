@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -63,7 +63,7 @@ def _positive_duration(text: str) -> float:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("name", metavar="NAME", help="name of the inference experiment")
     common.add_argument("--region", help="AWS region (default: from the environment or profile)")
 
@@ -227,7 +227,7 @@ def _confirmed(console: Console) -> bool:
 def _end(args: argparse.Namespace, console: Console, errors: Console) -> int:
     """``promote`` and ``stop``: StopInferenceExperiment, then wait for a terminal status."""
     action = args.command
-    desired_state = getattr(args, "desired_state", "Completed")
+    desired_state: Literal["Completed", "Cancelled"] = getattr(args, "desired_state", "Completed")
     sagemaker = aws.sagemaker_client(args.region)
     experiment = aws.describe_experiment(sagemaker, args.name)
     if experiment.is_terminal:
