@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack, Token
@@ -14,11 +13,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_pkg._handler_code import request_rules
 from constructs_pkg.data_capture import DataCapture
-from constructs_pkg.errors import ValidationError
 from constructs_pkg.provider import ShadowTestProvider
 from constructs_pkg.schedule import Schedule
+from constructs_pkg.validation import check_props
 from constructs_pkg.variant import ModelVariant, VariantAction
 
 _SAGEMAKER = iam.ServicePrincipal("sagemaker.amazonaws.com")
@@ -91,7 +89,7 @@ class ShadowTestExperiment(Construct):
         capture_bucket_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        _raise_invalid(
+        check_props(
             self,
             endpoint_name=endpoint_name,
             production_variant=production_variant,
@@ -246,7 +244,7 @@ def _grant_key_use(scope: Construct, role: iam.IRole, key: kms.IKey | str | None
         key.grant(role, *actions)
         return
     stack = Stack.of(scope)
-    if Token.is_unresolved(key) or key.startswith("arn:") and ":key/" in key:
+    if Token.is_unresolved(key) or (key.startswith("arn:") and ":key/" in key):
         statement = iam.PolicyStatement(sid=sid, actions=list(actions), resources=[key])
     elif key.startswith("alias/") or ":alias/" in key:
         alias = "alias/" + key.split(":alias/", 1)[-1].removeprefix("alias/")
@@ -320,68 +318,3 @@ def _resource_properties(
     if tags:
         properties["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     return properties
-
-
-# --- synth-time validation -----------------------------------------------------------------
-
-
-def _known(value: Any) -> bool:
-    """Whether a value is known at synth (tokens resolve only at deploy)."""
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return not Token.is_unresolved(value)
-    return value is not None
-
-
-def _settings_known_at_synth(
-    *,
-    endpoint_name: str,
-    production_variant: ModelVariant,
-    shadow_variant: ModelVariant,
-    sampling_percentage: int,
-    experiment_name: str | None,
-    description: str | None,
-    kms_key: kms.IKey | str | None,
-    data_capture: DataCapture | None,
-    schedule: Schedule | None,
-    tags: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The props as prop-path values for ``request_rules``, leaving out tokens."""
-    values: dict[str, Any] = {
-        "endpoint_name": endpoint_name,
-        "sampling_percentage": sampling_percentage,
-        "experiment_name": experiment_name,
-        "description": description,
-        "kms_key": kms_key if isinstance(kms_key, str) else None,
-        "data_capture": data_capture is not None,
-    }
-    for prop, variant in (("production_variant", production_variant), ("shadow_variant", shadow_variant)):
-        for attribute in ("variant_name", "model_name", "instance_type", "instance_count"):
-            values[f"{prop}.{attribute}"] = getattr(variant, attribute)
-    if data_capture is not None:
-        values["data_capture.json_content_types"] = _known_list(data_capture.json_content_types)
-        values["data_capture.csv_content_types"] = _known_list(data_capture.csv_content_types)
-    if schedule is not None:
-        values["schedule.start_time"] = schedule.start_time
-        values["schedule.end_time"] = schedule.end_time
-        if schedule.duration is not None and not Token.is_unresolved(schedule.duration.to_seconds()):
-            values["schedule.duration"] = timedelta(seconds=schedule.duration.to_seconds())
-    if tags:
-        values["tags"] = {k: v for k, v in tags.items() if _known(k) and _known(v)}
-    return {k: v for k, v in values.items() if _known(v)}
-
-
-def _known_list(items: Sequence[str] | None) -> list[str] | None:
-    if not items:
-        return None
-    return [item for item in items if _known(item)]
-
-
-def _raise_invalid(construct: Construct, *, shadow_action_on_delete: VariantAction, **props: Any) -> None:
-    values = _settings_known_at_synth(**props)
-    problems = request_rules().check_settings(values, now=request_rules().utc_now())
-    if not isinstance(shadow_action_on_delete, VariantAction):
-        problems.append(
-            f"shadow_action_on_delete: expected a VariantAction (PROMOTE, RETAIN or REMOVE), got {shadow_action_on_delete!r}"
-        )
-    if problems:
-        raise ValidationError(construct.node.path, problems)

@@ -218,7 +218,7 @@ def _status(args: argparse.Namespace, console: Console, errors: Console) -> int:
 
 def _confirmed(console: Console) -> bool:
     try:
-        answer = console.input("Proceed? [y/N] ")
+        answer = console.input("Proceed? [y/N] ", markup=False)
     except EOFError:
         return False
     return answer.strip().lower() in {"y", "yes"}

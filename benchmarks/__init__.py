@@ -1,0 +1,1 @@
+"""Benchmarks of the ShadowTestExperiment construct: run ``.venv/bin/python -m benchmarks``."""

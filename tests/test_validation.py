@@ -1,0 +1,263 @@
+"""Synth-time validation: every rule refuses a bad value with a message naming the prop."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from aws_cdk import App, Duration, Stack, Token
+from aws_cdk.assertions import Annotations, Match
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import request_rules
+from constructs_pkg import DataCapture, ModelVariant, Schedule, ShadowTestExperiment, ValidationError, VariantAction
+from experiment_spec import InvalidProperties, parse_properties, settings_of
+from tests.provider_driver import as_cloudformation_sends
+from tests.sagemaker_standin import sagemaker_model, validate_params
+
+PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
+SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.c5.xlarge")
+NOW = datetime.now(timezone.utc)
+_ids = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return Stack(App(analytics_reporting=False), "Validation")
+
+
+def build(stack: Stack, **overrides) -> ShadowTestExperiment:
+    props = {
+        "endpoint_name": "churn-endpoint",
+        "production_variant": PROD,
+        "shadow_variant": SHADOW,
+        "data_capture": DataCapture(prefix="p"),
+    }
+    props.update(overrides)
+    return ShadowTestExperiment(stack, f"Exp{next(_ids)}", **props)
+
+
+def shadow(**changes) -> ModelVariant:
+    return ModelVariant(**{**SHADOW.__dict__, **changes})
+
+
+# rule -> (props that break it, a fragment of the message, props that satisfy it)
+RULES = {
+    "sampling_percentage above 100": ({"sampling_percentage": 101}, "sampling_percentage: must be 1-100, got 101", {"sampling_percentage": 100}),
+    "sampling_percentage below 1": ({"sampling_percentage": 0}, "sampling_percentage: must be 1-100, got 0", {"sampling_percentage": 1}),
+    "experiment_name pattern": ({"experiment_name": "bad_name"}, "experiment_name: 'bad_name' must be letters, digits and hyphens", {"experiment_name": "good-name-1"}),
+    "experiment_name length": ({"experiment_name": "a" * 121}, "experiment_name: length must be 1-120", {"experiment_name": "a" * 120}),
+    "endpoint_name length": ({"endpoint_name": "e" * 64}, "endpoint_name: length must be 0-63", {"endpoint_name": "e" * 63}),
+    "endpoint_name pattern": ({"endpoint_name": "churn.endpoint"}, "endpoint_name: 'churn.endpoint' must be letters", {"endpoint_name": "churn-endpoint"}),
+    "description length": ({"description": "d" * 1025}, "description: length must be 0-1024", {"description": "d" * 1024}),
+    "instance_type enum with suggestion": (
+        {"shadow_variant": shadow(instance_type="m5.large")},
+        "shadow_variant.instance_type: 'm5.large' is not allowed; did you mean 'ml.m5.large'?",
+        {"shadow_variant": shadow(instance_type="ml.m5.large")},
+    ),
+    "instance_type typo": (
+        {"production_variant": ModelVariant(variant_name="prod", model_name="m", instance_type="ml.m5.larg")},
+        "production_variant.instance_type: 'ml.m5.larg' is not allowed; did you mean 'ml.m5.large'?",
+        {"production_variant": ModelVariant(variant_name="prod", model_name="m", instance_type="ml.g5.xlarge")},
+    ),
+    "instance_count at least 1": ({"shadow_variant": shadow(instance_count=0)}, "shadow_variant.instance_count: must be at least 1, got 0", {"shadow_variant": shadow(instance_count=1)}),
+    "variant_name pattern": ({"shadow_variant": shadow(variant_name="shadow_1")}, "shadow_variant.variant_name: 'shadow_1' must be letters", {"shadow_variant": shadow(variant_name="shadow-1")}),
+    "model_name length": ({"shadow_variant": shadow(model_name="m" * 64)}, "shadow_variant.model_name: length must be 0-63", {"shadow_variant": shadow(model_name="m" * 63)}),
+    "variant names differ": ({"shadow_variant": shadow(variant_name="prod")}, "shadow_variant.variant_name: must differ from production_variant.variant_name", {"shadow_variant": shadow(variant_name="shadow")}),
+    "schedule at most 30 days (duration)": ({"schedule": Schedule(duration=Duration.days(31))}, "schedule.duration: must be more than 0 and at most 30 days", {"schedule": Schedule(duration=Duration.days(30))}),
+    "schedule at most 30 days (times)": (
+        {"schedule": Schedule(start_time=NOW + timedelta(days=1), end_time=NOW + timedelta(days=32))},
+        "schedule: must be at most 30 days long",
+        {"schedule": Schedule(start_time=NOW + timedelta(days=1), end_time=NOW + timedelta(days=31))},
+    ),
+    "schedule end after start": (
+        {"schedule": Schedule(start_time=NOW + timedelta(days=2), end_time=NOW + timedelta(days=1))},
+        "schedule.end_time: must be after start_time",
+        {"schedule": Schedule(start_time=NOW + timedelta(days=1), end_time=NOW + timedelta(days=2))},
+    ),
+    "schedule end not in the past": ({"schedule": Schedule(end_time=NOW - timedelta(hours=1))}, "is in the past", {"schedule": Schedule(end_time=NOW + timedelta(days=1))}),
+    "schedule end or duration": (
+        {"schedule": Schedule(end_time=NOW + timedelta(days=1), duration=Duration.days(1))},
+        "schedule: give end_time or duration, not both",
+        {"schedule": Schedule(duration=Duration.days(1))},
+    ),
+    "schedule times timezone-aware": (
+        {"schedule": Schedule(start_time=datetime(2030, 1, 1))},
+        "schedule.start_time: must be timezone-aware",
+        {"schedule": Schedule(start_time=datetime(2030, 1, 1, tzinfo=timezone.utc))},
+    ),
+    "tag prefix aws:": ({"tags": {"aws:team": "x"}}, "tags: key 'aws:team' uses the reserved prefix 'aws:'", {"tags": {"team": "x"}}),
+    "tag key length": ({"tags": {"k" * 129: "x"}}, "length must be 1-128", {"tags": {"k" * 128: "x"}}),
+    "tag value length": ({"tags": {"team": "v" * 257}}, "length must be 0-256", {"tags": {"team": "v" * 256}}),
+    "tag value pattern": ({"tags": {"team": "a;b"}}, "tags['team'].value: 'a;b' must be pattern", {"tags": {"team": "a b-c_d"}}),
+    "tag count": ({"tags": {f"k{i}": "v" for i in range(51)}}, "tags: must hold 0-50 items (got 51)", {"tags": {f"k{i}": "v" for i in range(50)}}),
+    "kms_key forms": ({"kms_key": "my-key"}, "kms_key: 'my-key' is not a KMS key id, key ARN, alias name", {"kms_key": "alias/my-key"}),
+    "capture content type pattern": (
+        {"data_capture": DataCapture(json_content_types=["json"])},
+        "data_capture.json_content_types[0]: 'json' must be pattern",
+        {"data_capture": DataCapture(json_content_types=["application/json"])},
+    ),
+    "capture content type count": (
+        {"data_capture": DataCapture(csv_content_types=[f"text/csv{i}" for i in range(11)])},
+        "data_capture.csv_content_types: must hold 1-10 items (got 11)",
+        {"data_capture": DataCapture(csv_content_types=["text/csv"])},
+    ),
+    "shadow_action_on_delete type": ({"shadow_action_on_delete": "Remove"}, "shadow_action_on_delete: expected a VariantAction", {"shadow_action_on_delete": VariantAction.RETAIN}),
+    "variant type": ({"shadow_variant": {"variant_name": "s"}}, "shadow_variant: expected a ModelVariant, got dict", {"shadow_variant": SHADOW}),
+}
+
+
+@pytest.mark.parametrize(("bad", "message", "good"), list(RULES.values()), ids=list(RULES))
+def test_rule_refuses_the_bad_value_and_accepts_the_good_one(stack, bad, message, good) -> None:
+    with pytest.raises(ValidationError) as caught:
+        build(stack, **bad)
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    build(stack, **good)
+
+
+def test_every_problem_is_reported_at_once(stack) -> None:
+    with pytest.raises(ValidationError) as caught:
+        build(
+            stack,
+            sampling_percentage=250,
+            endpoint_name="bad.endpoint",
+            shadow_variant=shadow(variant_name="prod", instance_type="c5.xlarge", instance_count=0),
+            schedule=Schedule(duration=Duration.days(45)),
+            tags={"aws:x": "y"},
+        )
+    problems = caught.value.problems
+    props = {p.split(":")[0] for p in problems}
+    assert {
+        "sampling_percentage",
+        "endpoint_name",
+        "shadow_variant.variant_name",
+        "shadow_variant.instance_type",
+        "shadow_variant.instance_count",
+        "schedule.duration",
+        "tags",
+    } <= props
+    assert str(caught.value).startswith("Validation/Exp")
+
+
+def test_tokens_are_left_to_the_handler(stack) -> None:
+    build(
+        stack,
+        endpoint_name=Token.as_string({"Ref": "EndpointName"}),
+        sampling_percentage=Token.as_number({"Ref": "Sampling"}),
+        shadow_variant=shadow(instance_type=Token.as_string({"Ref": "InstanceType"}), model_name=Token.as_string({"Ref": "M"})),
+        tags={"team": Token.as_string({"Ref": "Team"})},
+    )
+
+
+def test_instance_types_come_from_the_service_model() -> None:
+    model_enum = sagemaker_model().shape_for("ProductionVariantInstanceType").enum
+    assert request_rules.allowed_instance_types() == list(model_enum)
+    assert len(model_enum) > 100
+
+
+# --- warnings ------------------------------------------------------------------------------
+
+
+WARNING_CASES = {
+    "constructs_pkg:noDataCapture": {"data_capture": None},
+    "constructs_pkg:shadowSmallerThanProduction": {
+        "production_variant": ModelVariant(variant_name="prod", model_name="a", instance_type="ml.m5.large", instance_count=4)
+    },
+    "constructs_pkg:longSchedule": {"schedule": Schedule(duration=Duration.days(20))},
+    "constructs_pkg:shadowRetainedOnDelete": {"shadow_action_on_delete": VariantAction.RETAIN},
+}
+
+
+@pytest.fixture(scope="module")
+def warned() -> dict[str, Stack]:
+    """One app, synthesized once: a stack per risky setting and one safe stack."""
+    app = App(analytics_reporting=False)
+    stacks = {}
+    for index, (warning_id, overrides) in enumerate(WARNING_CASES.items()):
+        stacks[warning_id] = Stack(app, f"Risky{index}")
+        build(stacks[warning_id], **overrides)
+    stacks["safe"] = Stack(app, "Safe")
+    build(stacks["safe"])
+    app.synth()
+    return stacks
+
+
+@pytest.mark.parametrize("warning_id", list(WARNING_CASES))
+def test_risky_settings_get_a_warning_with_an_id(warned, warning_id) -> None:
+    Annotations.from_stack(warned[warning_id]).has_warning("*", Match.string_like_regexp(f"\\[ack: {warning_id}\\]"))
+
+
+def test_safe_settings_get_no_warning(warned) -> None:
+    assert not Annotations.from_stack(warned["safe"]).find_warning("*", Match.any_value())
+
+
+# --- properties: what the validator accepts, SageMaker's model accepts --------------------
+
+_name = st.from_regex(r"[a-zA-Z0-9](-?[a-zA-Z0-9]){0,20}", fullmatch=True)
+_maybe_bad_name = st.one_of(_name, st.text(max_size=70))
+_instance_type = st.one_of(st.sampled_from(request_rules.allowed_instance_types()), st.text(max_size=12))
+
+
+def _variant(name_strategy):
+    return st.fixed_dictionaries(
+        {
+            "VariantName": name_strategy,
+            "ModelName": _maybe_bad_name,
+            "InstanceType": _instance_type,
+            "InstanceCount": st.integers(-2, 20),
+        }
+    )
+
+
+_properties = st.fixed_dictionaries(
+    {
+        "EndpointName": _maybe_bad_name,
+        "RoleArn": st.just("arn:aws:iam::123456789012:role/shadow"),
+        "ProductionVariant": _variant(_name),
+        "ShadowVariant": _variant(_maybe_bad_name),
+        "SamplingPercentage": st.integers(-5, 120),
+        "Description": st.text(max_size=30),
+        "Tags": st.lists(st.fixed_dictionaries({"Key": st.text(min_size=0, max_size=8), "Value": st.text(max_size=8)}), max_size=3),
+    }
+)
+
+
+_PROPS_ROOTS = {"endpoint_name", "role", "production_variant", "shadow_variant", "sampling_percentage", "schedule"}
+
+
+def _as_wire(value):
+    """A request as it goes over the wire: datetimes as epoch seconds."""
+    if isinstance(value, dict):
+        return {k: _as_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_wire(v) for v in value]
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_properties)
+def test_accepted_settings_make_requests_the_model_accepts(properties) -> None:
+    try:
+        spec = parse_properties(as_cloudformation_sends(properties))
+    except InvalidProperties as refused:
+        assert refused.problems and all(p.split(":")[0].split(".")[0] in _PROPS_ROOTS for p in refused.problems)
+        return
+    values = settings_of(spec)
+    problems = request_rules.check_settings(values, now=NOW)
+    request = spec.create_request(name="generated-name", now=NOW, owner_tags={"cdk-shadow-test:stack-id": "s"})
+    model_problems = validate_params(sagemaker_model().operation_model("CreateInferenceExperiment").input_shape, _as_wire(request))
+    if not problems:
+        assert model_problems == []
+    else:
+        known = set(request_rules.PROP_MEMBERS) | {"schedule", "tags", "shadow_action_on_delete"}
+        for problem in problems:
+            prop = problem.split(":")[0].split("[")[0]
+            assert prop in known or prop.startswith(("tags", "schedule")), problem
+    if model_problems:
+        # Anything SageMaker's model refuses, the validator refused first.
+        assert problems
