@@ -449,7 +449,7 @@ def test_mixin_outside_a_construct_is_a_type_error() -> None:
         production = VariantMetrics(endpoint_name="e", variant_name="p")
         shadow = VariantMetrics(endpoint_name="e", variant_name="s")
 
-    with pytest.raises(TypeError, match="is not a constructs.Construct"):
+    with pytest.raises(TypeError, match=r"is not a constructs\.Construct"):
         NotAConstruct().add_regression_alarms()
 
 
@@ -511,7 +511,7 @@ def test_generic_metric_defaults_and_namespace() -> None:
 
 
 def test_variant_metrics_is_a_frozen_keyword_only_value() -> None:
-    assert VARIANT == VariantMetrics(endpoint_name="my-endpoint", variant_name="my-variant")
+    assert VariantMetrics(endpoint_name="my-endpoint", variant_name="my-variant") == VARIANT
     assert (VARIANT.endpoint_name, VARIANT.variant_name) == ("my-endpoint", "my-variant")
     with pytest.raises(dataclasses.FrozenInstanceError):
         VARIANT.variant_name = "other"  # type: ignore[misc]

@@ -50,7 +50,7 @@ def write_chart(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 7), dpi=100, layout="constrained")
+    figure = Figure(figsize=(12, 7), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     latency_axes, error_axes = figure.subplots(2, 1, sharex=True)
     labels = {"production": production_label, "shadow": shadow_label}
@@ -81,7 +81,8 @@ def write_chart(
         axes.grid(True, alpha=0.3)
         axes.set_ylim(bottom=0)
         if axes.has_data():
-            axes.legend(loc="upper left", fontsize="small")
+            # Outside the plot, so no line is hidden behind it.
+            axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
         else:
             axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes, color="grey")
     figure.autofmt_xdate()
