@@ -1,18 +1,48 @@
-"""AWS CDK constructs for Amazon SageMaker shadow tests (``ShadowMode`` inference experiments)."""
+"""AWS CDK constructs for Amazon SageMaker shadow tests (``ShadowMode`` inference experiments).
 
-from constructs_pkg.data_capture import DataCapture
-from constructs_pkg.errors import ValidationError
-from constructs_pkg.experiment import ShadowTestExperiment
-from constructs_pkg.provider import ShadowTestProvider
-from constructs_pkg.schedule import Schedule
-from constructs_pkg.variant import ModelVariant, VariantAction
+Names are imported on first use (PEP 562), so the ``shadow-test`` CLI starts without loading
+aws-cdk-lib.
+"""
 
-__all__ = [
-    "DataCapture",
-    "ModelVariant",
-    "Schedule",
-    "ShadowTestExperiment",
-    "ShadowTestProvider",
-    "ValidationError",
-    "VariantAction",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "DataCapture": "constructs_pkg.data_capture",
+    "ExperimentMonitoringMixin": "constructs_pkg.monitoring",
+    "ImportedShadowTestExperiment": "constructs_pkg.monitoring",
+    "ModelVariant": "constructs_pkg.variant",
+    "Schedule": "constructs_pkg.schedule",
+    "ShadowTestExperiment": "constructs_pkg.experiment",
+    "ShadowTestProvider": "constructs_pkg.provider",
+    "ValidationError": "constructs_pkg.errors",
+    "VariantAction": "constructs_pkg.variant",
+    "VariantMetrics": "constructs_pkg.metrics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from constructs_pkg.data_capture import DataCapture
+    from constructs_pkg.errors import ValidationError
+    from constructs_pkg.experiment import ShadowTestExperiment
+    from constructs_pkg.metrics import VariantMetrics
+    from constructs_pkg.monitoring import ExperimentMonitoringMixin, ImportedShadowTestExperiment
+    from constructs_pkg.provider import ShadowTestProvider
+    from constructs_pkg.schedule import Schedule
+    from constructs_pkg.variant import ModelVariant, VariantAction
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'constructs_pkg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -13,7 +13,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from constructs_pkg._acknowledgements import EXPERIMENT, acknowledge_findings
 from constructs_pkg.data_capture import DataCapture
+from constructs_pkg.metrics import VariantMetrics
+from constructs_pkg.monitoring import ExperimentMonitoringMixin, ImportedShadowTestExperiment, import_experiment
 from constructs_pkg.provider import ShadowTestProvider
 from constructs_pkg.schedule import Schedule
 from constructs_pkg.validation import check_props
@@ -23,7 +26,7 @@ _SAGEMAKER = iam.ServicePrincipal("sagemaker.amazonaws.com")
 _RESOURCE_TYPE = "Custom::ShadowTestExperiment"
 
 
-class ShadowTestExperiment(Construct):
+class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
     """A SageMaker shadow test (``ShadowMode`` inference experiment) on an existing endpoint.
 
     SageMaker copies ``sampling_percentage`` percent of the requests that the production variant
@@ -62,6 +65,12 @@ class ShadowTestExperiment(Construct):
     :param log_retention: retention of the handler's logs. Default: one year.
     :param capture_bucket_removal_policy: what happens to a capture bucket the construct created
         when the stack is deleted. Default: ``RemovalPolicy.RETAIN`` (capture data is evidence).
+    :param capture_access_logs_bucket: the bucket receiving the S3 server access logs of a capture
+        bucket the construct creates (not of ``data_capture.bucket``). A bucket of the app gets the
+        bucket-policy statement that lets S3 logging write; an imported one must allow it already.
+        Default: no access logs (cdk-nag and checkov then report the capture bucket's logging).
+    :param capture_access_logs_prefix: the key prefix of those access logs.
+        Default: none (the root of ``capture_access_logs_bucket``).
     """
 
     def __init__(
@@ -87,6 +96,8 @@ class ShadowTestExperiment(Construct):
         total_timeout: Duration | None = None,
         log_retention: logs.RetentionDays | None = None,
         capture_bucket_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        capture_access_logs_bucket: s3.IBucket | None = None,
+        capture_access_logs_prefix: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         check_props(
@@ -110,10 +121,18 @@ class ShadowTestExperiment(Construct):
         capture_destination = None
         if data_capture is not None:
             self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket(
-                data_capture.kms_key, capture_bucket_removal_policy
+                data_capture.kms_key,
+                capture_bucket_removal_policy,
+                access_logs_bucket=capture_access_logs_bucket,
+                access_logs_prefix=capture_access_logs_prefix,
             )
             prefix = (data_capture.prefix or "").strip("/")
             capture_destination = f"s3://{self.data_capture_bucket.bucket_name}/{prefix}".rstrip("/")
+        if capture_access_logs_bucket is not None and (data_capture is None or data_capture.bucket is not None):
+            Annotations.of(self).add_warning_v2(
+                "shadow-test:capture-access-logs-unused",
+                "capture_access_logs_bucket applies only to a capture bucket the construct creates: it is ignored",
+            )
 
         self.role: iam.IRole = role or iam.Role(
             self,
@@ -161,8 +180,42 @@ class ShadowTestExperiment(Construct):
         self.experiment_arn: str = self.resource.get_att_string("ExperimentArn")
         self.experiment_name: str = self.resource.ref
         CfnOutput(self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {self.node.path}")
+        # cdk-nag findings and checkov checks on the construct's own resources, with reasons (docs/security.md).
+        acknowledge_findings(self, EXPERIMENT)
+        #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``).
+        self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant.variant_name)
+        self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant.variant_name)
 
-    def _create_capture_bucket(self, key: kms.IKey | None, removal_policy: RemovalPolicy) -> s3.Bucket:
+    @classmethod
+    def from_experiment_name(
+        cls,
+        scope: Construct,
+        id: str,
+        experiment_name: str,
+        *,
+        endpoint_name: str,
+        production_variant_name: str,
+        shadow_variant_name: str,
+    ) -> ImportedShadowTestExperiment:
+        """Reference a shadow test created elsewhere, with the same metric, dashboard and alarm helpers."""
+        return import_experiment(
+            scope,
+            id,
+            experiment_name,
+            endpoint_name=endpoint_name,
+            production_variant_name=production_variant_name,
+            shadow_variant_name=shadow_variant_name,
+        )
+
+    def _create_capture_bucket(
+        self,
+        key: kms.IKey | None,
+        removal_policy: RemovalPolicy,
+        *,
+        access_logs_bucket: s3.IBucket | None,
+        access_logs_prefix: str | None,
+    ) -> s3.Bucket:
+        """Private, TLS-only, encrypted (with the capture key when given), versioned, owner-enforced."""
         return s3.Bucket(
             self,
             "CaptureBucket",
@@ -171,9 +224,12 @@ class ShadowTestExperiment(Construct):
             encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
             encryption_key=key,
             bucket_key_enabled=True if key else None,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
             removal_policy=removal_policy,
             auto_delete_objects=False,
+            server_access_logs_bucket=access_logs_bucket,
+            server_access_logs_prefix=access_logs_prefix,
         )
 
     def _arn(self, resource: str, name: str) -> str:
@@ -204,8 +260,10 @@ class ShadowTestExperiment(Construct):
             iam.PolicyStatement(
                 sid="DescribeVariantModels",
                 actions=["sagemaker:DescribeModel"],
-                resources=sorted(
-                    {self._arn("model", v.model_name) for v in (self.production_variant, self.shadow_variant)}
+                # Deduplicated in variant order: sorting would order token strings by token number,
+                # which differs between syntheses in one process (non-deterministic templates).
+                resources=list(
+                    dict.fromkeys(self._arn("model", v.model_name) for v in (self.production_variant, self.shadow_variant))
                 ),
             ),
         ]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from constructs_pkg._acknowledgements import acknowledge_findings
 from constructs_pkg._handler_code import handler_code_dir
 
 #: Default time between two ``is_complete`` polls: a shadow variant takes minutes to start.
@@ -17,15 +20,30 @@ DEFAULT_QUERY_INTERVAL = Duration.seconds(30)
 DEFAULT_TOTAL_TIMEOUT = Duration.minutes(45)
 #: Default retention of the handler's logs.
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+#: The handler's runtime: the newest Python that aws-cdk-lib offers (tests/test_security.py checks).
+HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 _ID = "ShadowTestProvider"
 _ASSET_EXCLUDES = ["__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".ruff_cache", ".pytest_cache"]
+_LAMBDA = iam.ServicePrincipal("lambda.amazonaws.com")
+#: X-Ray's write actions, which X-Ray does not scope by resource.
+_XRAY_WRITE = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+#: What Step Functions needs to trace with X-Ray (the sampling reads are not resource-scoped either).
+_XRAY_STATE_MACHINE = [*_XRAY_WRITE, "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+_FRAMEWORK_MEMORY_MB = 256
+_FRAMEWORK_FUNCTIONS = ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
+#: Sid of the statement the provider adds to ``encryption_key``'s key policy.
+LOGS_KEY_POLICY_SID = "ShadowTestProviderLogsEncryption"
 
 
 class ShadowTestProvider(Construct):
     """The handler functions and the Provider framework behind ``ShadowTestExperiment``.
 
     Use :meth:`of` rather than the constructor: it returns the stack's single instance.
+
+    Every function logs JSON to a log group with ``log_retention``, is traced with X-Ray and runs
+    with a role without AWS managed policies; the framework's waiter state machine is traced too.
+    See docs/security.md.
     """
 
     def __init__(
@@ -36,14 +54,25 @@ class ShadowTestProvider(Construct):
         query_interval: Duration,
         total_timeout: Duration,
         log_retention: logs.RetentionDays,
+        encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.query_interval = query_interval
         self.total_timeout = total_timeout
         self.log_retention = log_retention
+        self.encryption_key = encryption_key
+        if encryption_key is not None:
+            self._allow_logs_to_use(encryption_key)
         code = lambda_.Code.from_asset(str(handler_code_dir()), exclude=_ASSET_EXCLUDES)
+        self.handler_role = iam.Role(
+            self, "HandlerRole", assumed_by=_LAMBDA, description="ShadowTestExperiment custom-resource handler"
+        )
         self.on_event_function = self._function("OnEvent", code, "handler.on_event", Duration.minutes(2))
         self.is_complete_function = self._function("IsComplete", code, "handler.is_complete", Duration.minutes(2))
+
+        framework_logs = self._log_group("ProviderLogs")
+        on_event_role = self._framework_role("FrameworkOnEventRole", framework_logs)
+        complete_role = self._framework_role("FrameworkCompleteRole", framework_logs)
         self.provider = cr.Provider(
             self,
             "Provider",
@@ -51,60 +80,119 @@ class ShadowTestProvider(Construct):
             is_complete_handler=self.is_complete_function,
             query_interval=query_interval,
             total_timeout=total_timeout,
-            log_group=logs.LogGroup(self, "ProviderLogs", retention=log_retention),
+            log_group=framework_logs,
+            framework_on_event_role=on_event_role,
+            framework_complete_and_timeout_role=complete_role,
+            provider_function_env_encryption=encryption_key,
+            # The waiter's execution history records its steps. CloudWatch Logs delivery would make
+            # aws-cdk-lib grant logs:PutLogEvents on every log group (docs/security.md).
+            disable_waiter_state_machine_logging=True,
         )
+        self._configure_framework()
         self.service_token = self.provider.service_token
         self._grant_experiment_lifecycle()
+        acknowledge_findings(self)
+
+    def _log_group(self, id: str) -> logs.LogGroup:
+        return logs.LogGroup(self, id, retention=self.log_retention, encryption_key=self.encryption_key)
 
     def _function(self, id: str, code: lambda_.Code, handler: str, timeout: Duration) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{id}Logs", retention=self.log_retention)
+        log_group = self._log_group(f"{id}Logs")
+        log_group.grant_write(self.handler_role)
         return lambda_.Function(
             self,
             id,
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=HANDLER_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             code=code,
             handler=handler,
             timeout=timeout,
             memory_size=256,
+            role=self.handler_role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
             description="ShadowTestExperiment custom resource: SageMaker inference experiments",
+        )
+
+    def _framework_role(self, id: str, log_group: logs.ILogGroup) -> iam.Role:
+        """A Provider-framework role: its logs and traces; the framework adds its invoke grants."""
+        role = iam.Role(self, id, assumed_by=_LAMBDA, description="ShadowTestExperiment Provider framework")
+        log_group.grant_write(role)
+        role.add_to_principal_policy(iam.PolicyStatement(actions=_XRAY_WRITE, resources=["*"]))
+        return role
+
+    def _configure_framework(self) -> None:
+        """What the Provider framework has no prop for: tracing and explicit memory of its functions and waiter."""
+        for id in _FRAMEWORK_FUNCTIONS:
+            function = self.provider.node.find_child(id)
+            assert isinstance(function.node.default_child, lambda_.CfnFunction)
+            function.node.default_child.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
+            function.node.default_child.memory_size = _FRAMEWORK_MEMORY_MB
+        waiter = self.provider.node.find_child("waiter-state-machine")
+        state_machine = waiter.node.find_child("Resource")
+        assert isinstance(state_machine, sfn.CfnStateMachine)
+        state_machine.tracing_configuration = sfn.CfnStateMachine.TracingConfigurationProperty(enabled=True)
+        role = waiter.node.find_child("Role")
+        assert isinstance(role, iam.Role)
+        role.add_to_principal_policy(iam.PolicyStatement(actions=_XRAY_STATE_MACHINE, resources=["*"]))
+
+    def _allow_logs_to_use(self, key: kms.IKey) -> None:
+        """Let CloudWatch Logs encrypt this account's and region's log groups with ``key``.
+
+        Only a key of this app can be changed; give an imported key that statement yourself.
+        """
+        stack = Stack.of(self)
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=LOGS_KEY_POLICY_SID,
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
         )
 
     def _grant_experiment_lifecycle(self) -> None:
         stack = Stack.of(self)
         experiments = stack.format_arn(service="sagemaker", resource="inference-experiment", resource_name="*")
-        for function in (self.on_event_function, self.is_complete_function):
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    sid="InferenceExperimentLifecycle",
-                    actions=[
-                        "sagemaker:CreateInferenceExperiment",
-                        "sagemaker:DescribeInferenceExperiment",
-                        "sagemaker:UpdateInferenceExperiment",
-                        "sagemaker:StopInferenceExperiment",
-                        "sagemaker:DeleteInferenceExperiment",
-                        "sagemaker:AddTags",
-                        "sagemaker:ListTags",
-                    ],
-                    resources=[experiments],
-                )
+        self.handler_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="InferenceExperimentLifecycle",
+                actions=[
+                    "sagemaker:CreateInferenceExperiment",
+                    "sagemaker:DescribeInferenceExperiment",
+                    "sagemaker:UpdateInferenceExperiment",
+                    "sagemaker:StopInferenceExperiment",
+                    "sagemaker:DeleteInferenceExperiment",
+                    "sagemaker:AddTags",
+                    "sagemaker:ListTags",
+                ],
+                resources=[experiments],
             )
+        )
 
     def grant_experiment(self, *, role: iam.IRole, endpoint_arns: list[str]) -> None:
         """Let the handler pass ``role`` to SageMaker and look at the endpoints it shadows."""
-        for function in (self.on_event_function, self.is_complete_function):
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["iam:PassRole"],
-                    resources=[role.role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-                )
+        self.handler_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
-            function.add_to_role_policy(
-                iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=endpoint_arns)
-            )
+        )
+        self.handler_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=endpoint_arns)
+        )
 
     @classmethod
     def of(
@@ -114,10 +202,19 @@ class ShadowTestProvider(Construct):
         query_interval: Duration | None = None,
         total_timeout: Duration | None = None,
         log_retention: logs.RetentionDays | None = None,
+        encryption_key: kms.IKey | None = None,
     ) -> ShadowTestProvider:
         """The stack's provider, created on first use.
 
         Settings given by a later experiment must agree with the provider's (they are shared).
+        To set ``encryption_key``, call ``ShadowTestProvider.of(stack, encryption_key=key)``
+        before creating the stack's first experiment.
+
+        :param encryption_key: the key encrypting the provider's log groups and the Provider
+            framework functions' environment variables. The provider adds a statement letting
+            CloudWatch Logs use it to the key policy of a key of this app; an imported key must
+            allow it already (see docs/security.md). Default: encryption by CloudWatch Logs and
+            AWS Lambda with AWS owned and AWS managed keys.
         """
         stack = Stack.of(scope)
         existing = stack.node.try_find_child(_ID)
@@ -128,6 +225,7 @@ class ShadowTestProvider(Construct):
                 query_interval=query_interval or DEFAULT_QUERY_INTERVAL,
                 total_timeout=total_timeout or DEFAULT_TOTAL_TIMEOUT,
                 log_retention=log_retention or DEFAULT_LOG_RETENTION,
+                encryption_key=encryption_key,
             )
         assert isinstance(existing, ShadowTestProvider)
         for prop, wanted, actual in (
@@ -142,5 +240,10 @@ class ShadowTestProvider(Construct):
         if log_retention is not None and log_retention != existing.log_retention:
             raise ValueError(
                 f"log_retention: the stack's experiments share one provider, already set to {existing.log_retention}"
+            )
+        if encryption_key is not None and encryption_key is not existing.encryption_key:
+            raise ValueError(
+                "encryption_key: the stack's experiments share one provider, already created with "
+                + ("another key" if existing.encryption_key is not None else "no key")
             )
         return existing

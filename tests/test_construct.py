@@ -314,3 +314,25 @@ def test_provider_settings_are_shared_and_conflicts_are_refused() -> None:
     template, _ = synth(build)
     (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
     assert '"IntervalSeconds":10' in json.dumps(machine["Properties"]["DefinitionString"]).replace("\\", "")
+
+
+def test_experiment_offers_metrics_dashboard_and_alarms() -> None:
+    built = {}
+
+    def build(stack: Stack) -> None:
+        exp = _experiment(stack)
+        built["dashboard"] = exp.add_dashboard()
+        built["alarms"] = exp.add_regression_alarms()
+        built["exp"] = exp
+        built["imported"] = ShadowTestExperiment.from_experiment_name(
+            stack, "Imported", "elsewhere", endpoint_name="e", production_variant_name="a", shadow_variant_name="b"
+        )
+
+    template, _ = synth(build)
+    exp = built["exp"]
+    assert exp.shadow.variant_name == "shadow" and exp.production.variant_name == "prod"
+    assert exp.shadow.metric_model_latency().metric_name == "ModelLatency"
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    template.resource_count_is("AWS::CloudWatch::Alarm", 3)
+    assert len(built["alarms"]) == 3
+    assert built["imported"].shadow.variant_name == "b"
