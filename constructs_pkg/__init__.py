@@ -22,7 +22,19 @@ _EXPORTS = {
     "VariantMetrics": "constructs_pkg.metrics",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DataCapture",
+    "ExperimentMonitoringMixin",
+    "ImportedShadowTestExperiment",
+    "ModelVariant",
+    "Schedule",
+    "ShadowTestExperiment",
+    "ShadowTestProvider",
+    "ValidationError",
+    "VariantAction",
+    "VariantMetrics",
+]
+assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from constructs_pkg.data_capture import DataCapture

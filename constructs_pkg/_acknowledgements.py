@@ -171,6 +171,15 @@ STATEMENTS: tuple[Statement, ...] = (
     Statement(
         _HANDLER,
         IDENTITY,
+        ("sagemaker:ListInferenceExperiments",),
+        ("*",),
+        "When SageMaker refuses a create because the endpoint already runs an experiment, find and "
+        "name that experiment in the error",
+        wildcard="SageMaker's ListInferenceExperiments does not support resource-level permissions: it accepts only Resource '*'",
+    ),
+    Statement(
+        _HANDLER,
+        IDENTITY,
         ("iam:PassRole",),
         ("<{experiment}/Role.Arn>", "{given}"),
         "Pass each experiment's role to SageMaker in CreateInferenceExperiment, and to SageMaker only",
@@ -495,8 +504,9 @@ _LOGS_KEY_REASON = (
     "(a key per stack by default would add cost and a key lifecycle to every user)"
 )
 _ENV_KEY_REASON = (
-    "The environment of the Provider framework's functions holds only ARNs of the construct's own functions and "
-    "state machine, encrypted at rest by Lambda with an AWS managed key. Pass encryption_key to "
+    "The functions' environment holds only the provider's timeout and polling interval (handlers) or ARNs of "
+    "the construct's own functions and state machine (framework), encrypted at rest by Lambda with an AWS "
+    "managed key. Pass encryption_key to "
     "ShadowTestProvider.of for a customer managed key"
 )
 _WAITER_LOGGING_REASON = (
@@ -571,7 +581,7 @@ CHECKOV_SKIPS: tuple[CheckovSkip, ...] = (
     CheckovSkip(PROVIDER, _FUNCTIONS, "CKV_AWS_115", _CONCURRENCY_REASON),
     CheckovSkip(PROVIDER, _FUNCTIONS, "CKV_AWS_117", _VPC_REASON),
     CheckovSkip(PROVIDER, _LOG_GROUPS, "CKV_AWS_158", _LOGS_KEY_REASON, when=_NO_ENCRYPTION_KEY),
-    CheckovSkip(PROVIDER, _FUNCTIONS[2:], "CKV_AWS_173", _ENV_KEY_REASON, when=_NO_ENCRYPTION_KEY),
+    CheckovSkip(PROVIDER, _FUNCTIONS, "CKV_AWS_173", _ENV_KEY_REASON, when=_NO_ENCRYPTION_KEY),
 )
 
 #: When an acknowledgement or skip applies, by its ``when``.

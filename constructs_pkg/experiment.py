@@ -179,7 +179,9 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         self.resource.node.add_dependency(self.role)
         self.experiment_arn: str = self.resource.get_att_string("ExperimentArn")
         self.experiment_name: str = self.resource.ref
-        CfnOutput(self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {self.node.path}")
+        CfnOutput(
+            self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {self.node.path}"
+        )
         # cdk-nag findings and checkov checks on the construct's own resources, with reasons (docs/security.md).
         acknowledge_findings(self, EXPERIMENT)
         #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``).
@@ -263,7 +265,9 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
                 # Deduplicated in variant order: sorting would order token strings by token number,
                 # which differs between syntheses in one process (non-deterministic templates).
                 resources=list(
-                    dict.fromkeys(self._arn("model", v.model_name) for v in (self.production_variant, self.shadow_variant))
+                    dict.fromkeys(
+                        self._arn("model", v.model_name) for v in (self.production_variant, self.shadow_variant)
+                    )
                 ),
             ),
         ]
@@ -294,7 +298,9 @@ def _key_reference(key: kms.IKey | str | None) -> str | None:
     return key.key_arn
 
 
-def _grant_key_use(scope: Construct, role: iam.IRole, key: kms.IKey | str | None, actions: Sequence[str], sid: str) -> None:
+def _grant_key_use(
+    scope: Construct, role: iam.IRole, key: kms.IKey | str | None, actions: Sequence[str], sid: str
+) -> None:
     """Grant ``actions`` on a key given as an ``IKey`` or as a key ARN, key id, alias or alias ARN."""
     if key is None:
         return

@@ -112,6 +112,12 @@ class ShadowTestProvider(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
+            # The handler fails with the last status it saw shortly before the framework's timeout.
+            environment={
+                "PROVIDER_TOTAL_TIMEOUT_SECONDS": str(int(self.total_timeout.to_seconds())),
+                "PROVIDER_QUERY_INTERVAL_SECONDS": str(int(self.query_interval.to_seconds())),
+            },
+            environment_encryption=self.encryption_key,
             description="ShadowTestExperiment custom resource: SageMaker inference experiments",
         )
 
@@ -178,6 +184,12 @@ class ShadowTestProvider(Construct):
                     "sagemaker:ListTags",
                 ],
                 resources=[experiments],
+            )
+        )
+        # Names the experiment that keeps an endpoint busy; List actions take no resource.
+        self.handler_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="FindActiveExperiments", actions=["sagemaker:ListInferenceExperiments"], resources=["*"]
             )
         )
 

@@ -106,9 +106,7 @@ class ExperimentSpec:
     def changes_in_place_only(self, other: ExperimentSpec) -> bool:
         """Whether ``other`` differs from this spec only in what SageMaker updates in place."""
         in_place = {"description": None, "sampling_percentage": 0, "shadow_action_on_delete": ""}
-        mine, theirs = (
-            _replace_fields(spec, in_place, keep_schedule_start=True) for spec in (self, other)
-        )
+        mine, theirs = (_replace_fields(spec, in_place, keep_schedule_start=True) for spec in (self, other))
         return mine == theirs
 
     def shadow_mode_config(self) -> dict[str, Any]:
@@ -211,6 +209,13 @@ def generated_name(*, stack_id: str, logical_id: str, request_id: str) -> str:
     return f"{stem}-{digest}" if stem else f"shadow-{digest}"
 
 
+def is_generated_name(name: str, *, stack_id: str, logical_id: str) -> bool:
+    """Whether ``name`` is one :func:`generated_name` makes for this stack and logical id (any request)."""
+    stem = generated_name(stack_id=stack_id, logical_id=logical_id, request_id="")[:-8]
+    digest = name[len(stem) :]
+    return name.startswith(stem) and len(digest) == 8 and all(c in "0123456789abcdef" for c in digest)
+
+
 def owner_tags(*, stack_id: str, logical_id: str) -> dict[str, str]:
     return {OWNER_STACK_TAG: stack_id, OWNER_RESOURCE_TAG: logical_id}
 
@@ -300,7 +305,9 @@ def parse_properties(properties: dict[str, Any]) -> ExperimentSpec:
         )
     action = reader.text(properties, "ShadowActionOnDelete", "shadow_action_on_delete") or "Remove"
     if action not in SHADOW_ACTIONS:
-        reader.problems.append(f"shadow_action_on_delete: {action!r} is not allowed (allowed: {', '.join(SHADOW_ACTIONS)})")
+        reader.problems.append(
+            f"shadow_action_on_delete: {action!r} is not allowed (allowed: {', '.join(SHADOW_ACTIONS)})"
+        )
     raw_tags = properties.get("Tags") or []
     tags = {str(t.get("Key")): str(t.get("Value", "")) for t in raw_tags if isinstance(t, dict)}
     endpoint_name = reader.text(properties, "EndpointName", "endpoint_name", required=True)

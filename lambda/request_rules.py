@@ -44,9 +44,7 @@ for _variant in ("production_variant", "shadow_variant"):
         {
             f"{_variant}.variant_name": "ModelVariants[].VariantName",
             f"{_variant}.model_name": "ModelVariants[].ModelName",
-            f"{_variant}.instance_type": (
-                "ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceType"
-            ),
+            f"{_variant}.instance_type": ("ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceType"),
             f"{_variant}.instance_count": (
                 "ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceCount"
             ),
@@ -90,8 +88,34 @@ def allowed_instance_types() -> list[str]:
     return list(member_shape(PROP_MEMBERS["production_variant.instance_type"]).enum)
 
 
+# Java's "." excludes every line terminator; Python's only "\n".
+_JAVA_DOT = "[^\n\r\x85\u2028\u2029]"
+
+
+def _java_dots(pattern: str) -> str:
+    """Give unescaped dots outside character classes Java's meaning."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "]":
+            in_class = False
+            out.append(char)
+        else:
+            out.append(_JAVA_DOT if char == "." and not in_class else char)
+    return "".join(out)
+
+
 @lru_cache(maxsize=64)
 def _compile_pattern(pattern: str) -> tuple[re.Pattern[str], bool]:
+    pattern = _java_dots(pattern)
     uses_unicode_classes = False
     for java_class, (ascii_range, _category, _stand_in) in _UNICODE_CLASSES.items():
         if java_class in pattern:
@@ -124,6 +148,7 @@ _PATTERN_WORDS = {
     "[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?": "letters, digits and hyphens, starting and ending with a letter or digit",
     "[a-zA-Z0-9:/_-]*": "a KMS key id, key ARN, alias name or alias ARN",
     "(https|s3)://([^/])/?(.*)": "an s3:// or https:// URI",
+    ".*": "a single line of text",
 }
 
 
@@ -159,8 +184,10 @@ def _check_scalar(prop: str, value: Any, shape: Any) -> list[str]:
             return [f"{prop}: expected a string (got {value!r})"]
         if getattr(shape, "enum", None):
             if value not in shape.enum:
-                allowed = ", ".join(shape.enum) if len(shape.enum) <= 12 else (
-                    f"one of {len(shape.enum)} values such as {', '.join(shape.enum[:6])}"
+                allowed = (
+                    ", ".join(shape.enum)
+                    if len(shape.enum) <= 12
+                    else (f"one of {len(shape.enum)} values such as {', '.join(shape.enum[:6])}")
                 )
                 return [f"{prop}: {value!r} is not allowed{_suggest(value, list(shape.enum))} (allowed: {allowed})"]
             return []
@@ -198,8 +225,18 @@ def check_member(prop: str, value: Any, member_path: str) -> list[str]:
     return problems
 
 
+#: Tags the handler adds to every experiment to mark the stack and resource that own it.
+OWNER_TAG_COUNT = 2
+
+
 def _check_tags(tags: Mapping[str, str]) -> list[str]:
-    problems = check_member("tags", list(tags), "Tags")
+    problems = []
+    room = member_shape("Tags").metadata.get("max", 50) - OWNER_TAG_COUNT
+    if len(tags) > room:
+        problems.append(
+            f"tags: at most {room} tags (got {len(tags)}): SageMaker allows {room + OWNER_TAG_COUNT} "
+            f"per experiment and the construct adds {OWNER_TAG_COUNT} that mark its owner"
+        )
     tag_shape = member_shape("Tags").member
     for key, value in tags.items():
         if key.lower().startswith("aws:"):
@@ -247,7 +284,9 @@ def check_settings(values: Mapping[str, Any], *, now: datetime | None = None) ->
             problems += check_member(prop, value, member)
     production, shadow = values.get("production_variant.variant_name"), values.get("shadow_variant.variant_name")
     if production is not None and production == shadow:
-        problems.append(f"shadow_variant.variant_name: must differ from production_variant.variant_name (both {production!r})")
+        problems.append(
+            f"shadow_variant.variant_name: must differ from production_variant.variant_name (both {production!r})"
+        )
     kms_key = values.get("kms_key")
     if isinstance(kms_key, str) and not any(form.fullmatch(kms_key) for form in _KMS_KEY_FORMS):
         problems.append(f"kms_key: {kms_key!r} is not a KMS key id, key ARN, alias name (alias/...) or alias ARN")

@@ -1,23 +1,40 @@
 """Plays CloudFormation and the CDK Provider framework around the handler's two entry points.
 
 Like the framework it sends ``on_event``, then ``is_complete`` with ``on_event``'s answer merged
-in, until complete or the poll budget (standing in for the total timeout) runs out; answers
-FAILED with the framework's marker physical id when a Create fails in ``on_event``; and, like
-CloudFormation, stringifies every scalar property and deletes the old physical id after an
-update that replaced the resource.
+in, until complete or the total timeout runs out (then it answers "Operation timed out" itself,
+as the framework's ``onTimeout`` does); answers FAILED with the framework's marker physical id
+when a Create fails in ``on_event``; answers the Delete of that marker itself; and, like
+CloudFormation, stringifies every scalar property, deletes the old physical id after an update
+that replaced the resource, rolls a failed Create back with a Delete and a failed Update with an
+Update whose old and new properties are swapped, and keeps track of the stack's resources.
+
+Time: with a :class:`SimulatedClock` each poll moves the clock on by the query interval instead
+of sleeping, the handler reads that clock (``handler.set_clock``) and the poll budget is the
+framework's: one poll at once, then one per interval until the total timeout. Without a clock,
+``max_polls`` stands in for the total timeout and ``poll_pause`` (real seconds) for the interval.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import handler
 
 CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
+MISSING_PHYSICAL_ID_MARKER = "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID"
 RESPONSE_URL = "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/secret?X-Amz-Signature=abc"
+#: CloudFormation refuses a custom resource's response body above this many bytes.
+RESPONSE_LIMIT_BYTES = 4096
+# The framework appends the user function's log group to an error (a Lambda name has <= 64 characters).
+_LOGS_SUFFIX = "\n\nLogs: /aws/lambda/ShadowStack-ShadowTestProviderIsCompleteE1A2B3C4-AbCdEfGh1234\n"
 
 
 def as_cloudformation_sends(value: Any) -> Any:
@@ -31,6 +48,25 @@ def as_cloudformation_sends(value: Any) -> Any:
     return str(value)
 
 
+class SimulatedClock:
+    """A thread-safe clock that moves only when told to (for the handler and the stand-in)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def time(self) -> float:
+        return self.now().timestamp()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+
+
 @dataclass
 class Outcome:
     status: str  # SUCCESS or FAILED
@@ -38,6 +74,11 @@ class Outcome:
     data: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     polls: int = 0
+    #: What each poll of is_complete answered (True: complete).
+    answers: list[bool] = field(default_factory=list)
+    #: The response body the framework would send to CloudFormation.
+    response_body: str = ""
+    request_type: str = ""
 
 
 @dataclass
@@ -45,6 +86,17 @@ class ProviderDriver:
     stack_id: str = "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"
     max_polls: int = 200
     responses: list[Outcome] = field(default_factory=list)
+    clock: SimulatedClock | None = None
+    total_timeout_seconds: int = 45 * 60
+    query_interval_seconds: int = 30
+    #: Real seconds to sleep between polls (the query interval, scaled down) when there is no clock.
+    poll_pause: float = 0.0
+    #: The framework masks ResponseURL before calling user functions; False hands the real one on.
+    mask_response_url: bool = True
+    #: Called with the poll number (1, 2, ...) before each is_complete call: a hook for faults.
+    on_poll: Callable[[int], None] | None = None
+    #: The stack's resources as CloudFormation knows them: logical id -> physical id.
+    resources: dict[str, str] = field(default_factory=dict)
 
     def _event(self, request_type: str, logical_id: str, props: dict[str, Any], **extra: Any) -> dict[str, Any]:
         event = {
@@ -60,38 +112,100 @@ class ProviderDriver:
         event.update(extra)
         return event
 
+    @property
+    def poll_budget(self) -> int:
+        """How often the framework calls is_complete before its total timeout."""
+        if self.clock is None:
+            return self.max_polls
+        return 1 + self.total_timeout_seconds // self.query_interval_seconds
+
     def send(self, event: dict[str, Any]) -> Outcome:
         """Deliver one event through on_event and is_complete, as the framework does."""
+        handler.set_clock(self.clock.now if self.clock else None)
+        if event["RequestType"] == "Delete" and event.get("PhysicalResourceId") == CREATE_FAILED_MARKER:
+            # The framework answers this Delete itself, without calling the user's functions.
+            return self._record(event, Outcome("SUCCESS", CREATE_FAILED_MARKER))
         # The framework hands user functions a copy whose ResponseURL is masked.
-        sanitized = {**copy.deepcopy(event), "ResponseURL": "..."}
+        sanitized = copy.deepcopy(event)
+        if self.mask_response_url:
+            sanitized["ResponseURL"] = "..."
         try:
             result = handler.on_event(sanitized, None)
         except Exception as error:  # the framework turns any error into FAILED
             physical = event.get("PhysicalResourceId") or CREATE_FAILED_MARKER
-            return self._record(Outcome("FAILED", physical, reason=str(error)))
+            return self._record(event, Outcome("FAILED", physical, reason=str(error)))
         merged = {**sanitized, **result}
-        merged["PhysicalResourceId"] = result.get("PhysicalResourceId") or event.get("PhysicalResourceId")
-        for poll in range(1, self.max_polls + 1):
+        merged["PhysicalResourceId"] = result.get("PhysicalResourceId") or event.get("PhysicalResourceId") or event["RequestId"]
+        answers: list[bool] = []
+        for poll in range(1, self.poll_budget + 1):
+            if poll > 1:
+                if self.clock is not None:
+                    self.clock.advance(self.query_interval_seconds)
+                if self.poll_pause:
+                    time.sleep(self.poll_pause)
+            if self.on_poll is not None:
+                self.on_poll(poll)
             try:
                 answer = handler.is_complete(copy.deepcopy(merged), None)
             except Exception as error:
-                return self._record(Outcome("FAILED", merged["PhysicalResourceId"], reason=str(error), polls=poll))
+                return self._record(
+                    merged, Outcome("FAILED", merged["PhysicalResourceId"], dict(merged.get("Data") or {}), str(error), poll, answers)
+                )
+            answers.append(bool(answer.get("IsComplete")))
             if answer.get("IsComplete"):
                 data = {**(merged.get("Data") or {}), **(answer.get("Data") or {})}
-                return self._record(Outcome("SUCCESS", merged["PhysicalResourceId"], data, polls=poll))
-        return self._record(Outcome("FAILED", merged["PhysicalResourceId"], reason="Operation timed out", polls=self.max_polls))
+                return self._record(merged, Outcome("SUCCESS", merged["PhysicalResourceId"], data, polls=poll, answers=answers))
+            assert not answer.get("Data"), "the framework refuses Data unless IsComplete"
+        timed_out = Outcome(
+            "FAILED", merged["PhysicalResourceId"], dict(merged.get("Data") or {}), "Operation timed out", self.poll_budget, answers
+        )
+        return self._record(merged, timed_out)
 
-    def _record(self, outcome: Outcome) -> Outcome:
+    def _record(self, event: dict[str, Any], outcome: Outcome) -> Outcome:
+        outcome.request_type = event["RequestType"]
+        reason = outcome.reason + _LOGS_SUFFIX if outcome.status == "FAILED" else outcome.status
+        body = {
+            "Status": outcome.status,
+            "Reason": reason,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "PhysicalResourceId": outcome.physical_id or MISSING_PHYSICAL_ID_MARKER,
+            "LogicalResourceId": event["LogicalResourceId"],
+            "Data": outcome.data,
+        }
+        outcome.response_body = json.dumps(body, ensure_ascii=False)
         self.responses.append(outcome)
         return outcome
 
-    def create(self, logical_id: str, props: dict[str, Any], *, request_id: str | None = None) -> Outcome:
-        return self.send(self._event("Create", logical_id, props, request_id=request_id))
+    # --- CloudFormation ----------------------------------------------------------------------
+
+    def create(
+        self, logical_id: str, props: dict[str, Any], *, request_id: str | None = None, rollback: bool = False
+    ) -> Outcome:
+        """Create; with ``rollback``, a failure is followed by CloudFormation's Delete of what it answered."""
+        outcome = self.send(self._event("Create", logical_id, props, request_id=request_id))
+        if outcome.status == "SUCCESS":
+            self.resources[logical_id] = outcome.physical_id or ""
+        elif rollback:
+            deleted = self.delete(logical_id, outcome.physical_id or CREATE_FAILED_MARKER, props)
+            assert deleted.status == "SUCCESS", f"rollback failed: {deleted.reason}"
+        return outcome
 
     def update(
-        self, logical_id: str, physical_id: str, props: dict[str, Any], old_props: dict[str, Any], *, cleanup: bool = True
+        self,
+        logical_id: str,
+        physical_id: str,
+        props: dict[str, Any],
+        old_props: dict[str, Any],
+        *,
+        cleanup: bool = True,
+        rollback: bool = False,
     ) -> Outcome:
-        """Update; when the physical id changes, CloudFormation later deletes the old one."""
+        """Update; when the physical id changes, CloudFormation later deletes the old one.
+
+        With ``rollback``, a failure is followed by CloudFormation's rollback: an Update of the
+        resource's (unchanged) physical id with the old and new properties swapped.
+        """
         outcome = self.send(
             self._event(
                 "Update",
@@ -101,13 +215,19 @@ class ProviderDriver:
                 OldResourceProperties=as_cloudformation_sends({"ServiceToken": "token", **old_props}),
             )
         )
-        if cleanup and outcome.status == "SUCCESS" and outcome.physical_id != physical_id:
-            deleted = self.delete(logical_id, physical_id, old_props)
-            assert deleted.status == "SUCCESS", deleted.reason
+        if outcome.status == "SUCCESS":
+            self.resources[logical_id] = outcome.physical_id or physical_id
+            if cleanup and outcome.physical_id != physical_id:
+                deleted = self.delete(logical_id, physical_id, old_props, forget=False)
+                assert deleted.status == "SUCCESS", deleted.reason
+        elif rollback:
+            # A FAILED answer's physical id is ignored: the resource keeps the one it had.
+            restored = self.update(logical_id, physical_id, old_props, props, cleanup=cleanup)
+            assert restored.status == "SUCCESS", f"update rollback failed: {restored.reason}"
         return outcome
 
-    def delete(self, logical_id: str, physical_id: str, props: dict[str, Any]) -> Outcome:
-        if physical_id == CREATE_FAILED_MARKER:
-            # The framework answers this Delete itself, without calling the user's functions.
-            return self._record(Outcome("SUCCESS", physical_id))
-        return self.send(self._event("Delete", logical_id, props, PhysicalResourceId=physical_id))
+    def delete(self, logical_id: str, physical_id: str, props: dict[str, Any], *, forget: bool = True) -> Outcome:
+        outcome = self.send(self._event("Delete", logical_id, props, PhysicalResourceId=physical_id))
+        if outcome.status == "SUCCESS" and forget and self.resources.get(logical_id) == physical_id:
+            del self.resources[logical_id]
+        return outcome

@@ -411,7 +411,7 @@ _ERROR_FAULTS: dict[str, _ErrorFault] = {
     "resource_in_use": _ErrorFault(400, "ResourceInUse", "The resource is in use."),
 }
 
-FAULT_KINDS: frozenset[str] = frozenset({*_ERROR_FAULTS, "drop", "slow"})
+FAULT_KINDS: frozenset[str] = frozenset({*_ERROR_FAULTS, "drop", "drop_after", "slow"})
 """Kinds accepted by :meth:`SageMakerStandIn.inject`."""
 
 
@@ -568,7 +568,14 @@ class SageMakerStandIn:
     moves on (Creating → Starting → Running, or Creating → Created while its
     start time is in the future; Updating → back to Created/Running;
     Stopping → the requested final state; Running past its end time →
-    Completed).
+    Completed).  Experiment times and schedules follow ``clock`` (``time.time``
+    unless a test passes a simulated clock); the rate limit uses real time.
+
+    Stop and delete follow the documented lifecycle as conservatively as the
+    API reference allows: ``StopInferenceExperiment`` is accepted only while an
+    experiment is ``Created`` or ``Running`` (like ``UpdateInferenceExperiment``,
+    whose documentation says so) and ``DeleteInferenceExperiment`` only once it
+    is ``Completed`` or ``Cancelled``; both refuse otherwise.
     """
 
     def __init__(
@@ -578,12 +585,15 @@ class SageMakerStandIn:
         region: str = "us-east-1",
         steps_per_transition: int = 1,
         rate_limit_per_second: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if steps_per_transition < 1:
             raise ValueError("steps_per_transition must be at least 1")
         self.account = account
         self.region = region
         self.steps_per_transition = steps_per_transition
+        self.clock = clock
+        """Epoch seconds for experiment times and schedules (a simulated clock in tests that skip time)."""
         self.experiments: dict[str, JsonDict] = {}
         """Experiment name → record (API-shaped: Status, Arn, ModelVariants, Schedule, Tags, ...)."""
         self.calls: list[tuple[str, JsonDict]] = []
@@ -697,7 +707,9 @@ class SageMakerStandIn:
 
         Kinds: ``throttle`` (400 ThrottlingException), ``server_error`` (500
         InternalFailure), ``unavailable`` (503 ServiceUnavailable), ``drop``
-        (close the connection without answering), ``slow`` (wait ``delay``
+        (close the connection without answering), ``drop_after`` (perform the
+        operation, then close the connection without answering: a lost
+        response, after which a client's retry meets the changed state), ``slow`` (wait ``delay``
         seconds, then answer normally), ``conflict`` (400 ConflictException),
         ``access_denied`` (400 AccessDeniedException) and ``resource_in_use``
         (400 ResourceInUse).  ``message`` overrides the error message.
@@ -709,6 +721,11 @@ class SageMakerStandIn:
             raise ValueError("count must be at least 1")
         with self._lock:
             self._faults.append(_Fault(kind, operation, count, delay, message))
+
+    def pending_faults(self) -> int:
+        """How many injected faults have not been met yet."""
+        with self._lock:
+            return sum(fault.remaining for fault in self._faults)
 
     def cancel_next_start(self, reason: str) -> None:
         """The next experiment that would become Running ends ``Cancelled`` with ``reason``."""
@@ -741,12 +758,13 @@ class SageMakerStandIn:
             self._record(operation, {})
             return self._error_reply(error)
         fault = self._record_and_take_fault(operation, params)
-        if fault is not None and fault.kind != "slow":
+        if fault is not None and fault.kind not in ("slow", "drop_after"):
             return self._fault_reply(fault, operation)
         if fault is not None:
             self._stopping.wait(fault.delay)
         try:
-            return _Reply(body=self._answer(target, operation, params))
+            body = self._answer(target, operation, params)
+            return _Reply(drop=True) if fault is not None and fault.kind == "drop_after" else _Reply(body=body)
         except ApiError as error:
             return self._error_reply(error)
         except Exception as error:  # a stand-in bug must not look like a dropped connection
@@ -845,7 +863,7 @@ class SageMakerStandIn:
                 f"{active['Name']!r} (status {active['Status']}).",
             )
         self._check_variants(params, endpoint)
-        now = time.time()
+        now = self.clock()
         self.experiments[name] = {
             "Name": name,
             "Arn": self._arn("inference-experiment", name),
@@ -970,7 +988,7 @@ class SageMakerStandIn:
         status = record["Status"]
         if status in self._hung_statuses:
             return False
-        now = time.time()
+        now = self.clock()
         next_status = _next_status(record, lifecycle, now)
         if next_status is None:
             return False
@@ -998,13 +1016,13 @@ class SageMakerStandIn:
         config = next(v for v in record["ModelVariants"] if v["VariantName"] == shadow_name)
         endpoint.shadow = [v for v in endpoint.shadow if v["VariantName"] != shadow_name]
         endpoint.shadow.append(_endpoint_variant(config))
-        endpoint.modified = time.time()
+        endpoint.modified = self.clock()
         lifecycle.shadow_deployed = True
 
     def _withdraw_shadow(self, record: JsonDict, lifecycle: _Lifecycle, endpoint: _Endpoint) -> None:
         shadow_name = _shadow_variant_name(record)
         endpoint.shadow = [v for v in endpoint.shadow if v["VariantName"] != shadow_name]
-        endpoint.modified = time.time()
+        endpoint.modified = self.clock()
         lifecycle.shadow_deployed = False
 
     def _finish_stop(
@@ -1048,7 +1066,7 @@ class SageMakerStandIn:
         lifecycle.resume_status = status
         lifecycle.describes = 0
         record["Status"] = "Updating"
-        record["LastModifiedTime"] = time.time()
+        record["LastModifiedTime"] = self.clock()
         self._refresh_deployed_shadow(record, lifecycle)
         return {"InferenceExperimentArn": record["Arn"]}
 
@@ -1115,7 +1133,7 @@ class SageMakerStandIn:
         )
         lifecycle.describes = 0
         record["Status"] = "Stopping"
-        record["LastModifiedTime"] = time.time()
+        record["LastModifiedTime"] = self.clock()
         return {"InferenceExperimentArn": record["Arn"]}
 
     @staticmethod

@@ -40,9 +40,9 @@ def standin(monkeypatch):
         )
         monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
         monkeypatch.setenv("SAGEMAKER_MAX_ATTEMPTS", "4")
-        monkeypatch.setattr(handler, "_client", None)
+        handler.reset_clients()
         yield server
-        handler._client = None
+        handler.reset_clients()
 
 
 @pytest.fixture
@@ -266,7 +266,7 @@ def test_throttled_calls_are_retried_and_the_outcome_is_unchanged(standin, drive
 def test_a_describe_still_throttled_after_retries_means_not_complete_yet(standin, monkeypatch) -> None:
     created = ProviderDriver().create("Shadow", PROPS)
     monkeypatch.setenv("SAGEMAKER_MAX_ATTEMPTS", "1")
-    monkeypatch.setattr(handler, "_client", None)
+    handler.reset_clients()
     standin.inject("throttle", operation="DescribeInferenceExperiment", count=100)
     event = {
         "RequestType": "Create",

@@ -234,6 +234,7 @@ UNSCOPED_ACTIONS = {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "ecr:GetAuthorizationToken",
+    "sagemaker:ListInferenceExperiments",
 }
 
 

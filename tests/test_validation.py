@@ -51,6 +51,7 @@ RULES = {
     "experiment_name length": ({"experiment_name": "a" * 121}, "experiment_name: length must be 1-120", {"experiment_name": "a" * 120}),
     "endpoint_name length": ({"endpoint_name": "e" * 64}, "endpoint_name: length must be 0-63", {"endpoint_name": "e" * 63}),
     "endpoint_name pattern": ({"endpoint_name": "churn.endpoint"}, "endpoint_name: 'churn.endpoint' must be letters", {"endpoint_name": "churn-endpoint"}),
+    "description single line": ({"description": "two\nlines"}, "description: 'two\\nlines' must be a single line of text", {"description": "one line"}),
     "description length": ({"description": "d" * 1025}, "description: length must be 0-1024", {"description": "d" * 1024}),
     "instance_type enum with suggestion": (
         {"shadow_variant": shadow(instance_type="m5.large")},
@@ -92,7 +93,7 @@ RULES = {
     "tag key length": ({"tags": {"k" * 129: "x"}}, "length must be 1-128", {"tags": {"k" * 128: "x"}}),
     "tag value length": ({"tags": {"team": "v" * 257}}, "length must be 0-256", {"tags": {"team": "v" * 256}}),
     "tag value pattern": ({"tags": {"team": "a;b"}}, "tags['team'].value: 'a;b' must be pattern", {"tags": {"team": "a b-c_d"}}),
-    "tag count": ({"tags": {f"k{i}": "v" for i in range(51)}}, "tags: must hold 0-50 items (got 51)", {"tags": {f"k{i}": "v" for i in range(50)}}),
+    "tag count": ({"tags": {f"k{i}": "v" for i in range(49)}}, "tags: at most 48 tags (got 49)", {"tags": {f"k{i}": "v" for i in range(48)}}),
     "kms_key forms": ({"kms_key": "my-key"}, "kms_key: 'my-key' is not a KMS key id, key ARN, alias name", {"kms_key": "alias/my-key"}),
     "capture content type pattern": (
         {"data_capture": DataCapture(json_content_types=["json"])},

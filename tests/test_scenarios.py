@@ -1,0 +1,811 @@
+"""The scenario matrix of docs/scenarios.md: the handler end to end, one named test per scenario.
+
+The test bed: the SageMaker stand-in on loopback HTTP, the real boto3 client with its retries
+(botocore's backoff shrunk), and ``ProviderDriver`` playing the Provider framework and
+CloudFormation with a simulated clock: every poll moves time on by the query interval, so the
+45-minute total timeout costs no waiting. After every scenario :meth:`Bed.assert_nothing_lost`
+checks the stand-in's end state.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import botocore.retries.standard
+import pytest
+from botocore.config import Config
+
+import handler
+import request_rules
+from experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
+from tests.provider_driver import (
+    CREATE_FAILED_MARKER,
+    RESPONSE_LIMIT_BYTES,
+    RESPONSE_URL,
+    ProviderDriver,
+    SimulatedClock,
+)
+from tests.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
+
+ENDPOINT = "churn-endpoint"
+ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-runner"
+PRODUCTION = {"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1}
+PROPS: dict[str, Any] = {
+    "EndpointName": ENDPOINT,
+    "RoleArn": ROLE_ARN,
+    "ProductionVariant": PRODUCTION,
+    "ShadowVariant": {"VariantName": "shadow", "ModelName": "model-b", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+    "SamplingPercentage": 40,
+    "ShadowActionOnDelete": "Remove",
+    "Tags": [{"Key": "team", "Value": "churn"}],
+}
+OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/OtherStack/99999999-0000-1111-2222-333344445555"
+MAX_ATTEMPTS = 4  # per SageMaker call, the first included
+TOTAL_TIMEOUT = 45 * 60
+QUERY_INTERVAL = 30
+MUTATING = frozenset({"CreateInferenceExperiment", "UpdateInferenceExperiment", "StopInferenceExperiment", "DeleteInferenceExperiment"})
+
+
+def props(**changes: Any) -> dict[str, Any]:
+    result = copy.deepcopy(PROPS)
+    result.update(changes)
+    return result
+
+
+def shadow(**changes: Any) -> dict[str, Any]:
+    return {**PROPS["ShadowVariant"], **changes}
+
+
+def tags_of(record: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in record["Tags"]}
+
+
+#: botocore's backoff runs this many times faster than in Lambda (its throttling base scale is 1 s).
+BACKOFF_SCALE = 0.01
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink botocore's standard-mode backoff a hundredfold so retries cost milliseconds."""
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff,
+        "_DEFAULT_BACKOFF_CONFIG",
+        {"throttling_base_scale": BACKOFF_SCALE, "non_throttling_base_scale": 0.05 * BACKOFF_SCALE},
+    )
+
+
+@pytest.fixture(autouse=True)
+def provider_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What the provider's functions get from their environment, and a fresh client per test."""
+    monkeypatch.setenv("SAGEMAKER_MAX_ATTEMPTS", str(MAX_ATTEMPTS))
+    monkeypatch.setenv("PROVIDER_TOTAL_TIMEOUT_SECONDS", str(TOTAL_TIMEOUT))
+    monkeypatch.setenv("PROVIDER_QUERY_INTERVAL_SECONDS", str(QUERY_INTERVAL))
+    handler.reset_clients()
+    yield
+    handler.set_clock(None)
+    handler.reset_clients()
+
+
+@dataclass
+class Bed:
+    """The stand-in, a stack (the driver) and what the invariants need to know."""
+
+    standin: SageMakerStandIn
+    driver: ProviderDriver
+    clock: SimulatedClock
+    #: Endpoint -> its production variants' names before anything ran.
+    endpoints: dict[str, list[str]] = field(default_factory=dict)
+    #: Experiments that the stack did not create (planted by the scenario).
+    foreign: set[str] = field(default_factory=set)
+    #: Endpoint -> the delete action used on it, when not Remove (its variants change on purpose).
+    actions: dict[str, str] = field(default_factory=dict)
+
+    def add_endpoint(self, name: str, variants: list[dict[str, Any]] | None = None) -> None:
+        variants = variants or [PRODUCTION]
+        self.standin.add_endpoint(name, variants)
+        self.endpoints[name] = [v["VariantName"] for v in variants]
+
+    def client(self) -> Any:
+        """A plain client outside the handler (SageMaker's console, another tool, its scheduler)."""
+        return boto3.client(
+            "sagemaker",
+            endpoint_url=self.standin.url,
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+
+    def describe(self, name: str) -> str:
+        """Look once (the stand-in's lifecycle moves on looks); the status it had."""
+        return self.client().describe_inference_experiment(Name=name)["Status"]
+
+    def plant_foreign(self, name: str, endpoint: str, *, tagged_by_other_stack: bool) -> None:
+        """A running experiment that this stack did not create."""
+        if tagged_by_other_stack:
+            other = ProviderDriver(stack_id=OTHER_STACK, clock=self.clock)
+            assert other.create("Theirs", props(ExperimentName=name, EndpointName=endpoint)).status == "SUCCESS"
+        else:
+            params = {
+                "Name": name,
+                "Type": "ShadowMode",
+                "RoleArn": ROLE_ARN,
+                "EndpointName": endpoint,
+                "ModelVariants": [
+                    {"ModelName": m, "VariantName": v, "InfrastructureConfig": {"InfrastructureType": "RealTimeInference",
+                     "RealTimeInferenceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}}
+                    for v, m in (("prod", "model-a"), ("canary", "model-z"))
+                ],
+                "ShadowModeConfig": {"SourceModelVariantName": "prod",
+                                     "ShadowModelVariants": [{"ShadowModelVariantName": "canary", "SamplingPercentage": 5}]},
+            }  # fmt: skip
+            self.client().create_inference_experiment(**params)
+            while self.describe(name) != "Running":
+                pass
+        self.foreign.add(name)
+
+    def end_by_schedule(self, name: str) -> None:
+        """The experiment's schedule runs out: time passes and SageMaker completes it."""
+        end = self.standin.experiments[name]["Schedule"]["EndTime"]
+        self.clock.advance(max(0.0, end - self.clock.time()) + 1)
+        while self.describe(name) != "Completed":
+            pass
+
+    def delete_stack(self, props_of: dict[str, dict[str, Any]]) -> None:
+        """CloudFormation deletes every resource the stack still has."""
+        for logical_id, physical_id in list(self.driver.resources.items()):
+            outcome = self.driver.delete(logical_id, physical_id, props_of[logical_id])
+            assert outcome.status == "SUCCESS", outcome.reason
+
+    def assert_nothing_lost(self) -> None:
+        """The invariants every scenario ends with.
+
+        * every experiment the stack created is one its resources hold (none left behind, none
+          duplicated), and every other experiment is one the scenario planted;
+        * nothing the stack did not create was stopped, updated or deleted;
+        * an endpoint without an active experiment has exactly its original production variants
+          and no shadow variant (unless the scenario deleted with Retain or Promote there);
+        * every response to CloudFormation fits in its 4 KB limit.
+        """
+        experiments = copy.deepcopy(self.standin.experiments)
+        live = set(self.driver.resources.values())
+        for name, record in experiments.items():
+            tags = tags_of(record)
+            if tags.get(OWNER_STACK_TAG) == self.driver.stack_id:
+                assert name in live, f"{name} ({record['Status']}) left behind; the stack holds {sorted(live)}"
+            else:
+                assert name in self.foreign, f"{name} ({record['Status']}) appeared from nowhere"
+        held = [tags_of(r).get(OWNER_RESOURCE_TAG) for r in experiments.values() if r["Name"] in live]
+        assert len(held) == len(set(held)), f"a resource holds more than one experiment: {held}"
+        for name in self.foreign:
+            assert name in experiments, f"foreign experiment {name} was deleted"
+            touched = [op for op, params in self.standin.calls if op in MUTATING and params.get("Name") == name]
+            assert touched in ([], ["CreateInferenceExperiment"]), f"foreign experiment {name} was touched: {touched}"
+        for endpoint, original in self.endpoints.items():
+            active = [r for r in experiments.values() if r["EndpointName"] == endpoint and r["Status"] not in TERMINAL_STATUSES]
+            if active or endpoint in self.actions:
+                continue
+            config = self.standin.endpoint_config(endpoint)
+            assert config["ShadowProductionVariants"] == [], f"shadow variant left on {endpoint}"
+            assert [v["VariantName"] for v in config["ProductionVariants"]] == original
+        for outcome in self.driver.responses:
+            size = len(outcome.response_body.encode())
+            assert size < RESPONSE_LIMIT_BYTES, f"{outcome.request_type} response of {size} bytes"
+
+
+@pytest.fixture
+def bed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bed]:
+    clock = SimulatedClock()
+    with SageMakerStandIn(clock=clock.time) as standin:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", standin.url)
+        driver = ProviderDriver(clock=clock, total_timeout_seconds=TOTAL_TIMEOUT, query_interval_seconds=QUERY_INTERVAL)
+        testbed = Bed(standin, driver, clock)
+        testbed.add_endpoint(ENDPOINT)
+        yield testbed
+
+
+def _ok(outcome: Any) -> Any:
+    assert outcome.status == "SUCCESS", outcome.reason
+    return outcome
+
+
+# --- 1-3: create -----------------------------------------------------------------------------
+
+
+def test_01_create_reaches_running(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    record = bed.standin.experiments[created.physical_id]
+    assert record["Status"] == "Running"
+    assert created.data == {"ExperimentName": created.physical_id, "ExperimentArn": record["Arn"]}
+    assert bed.standin.endpoint_variants(ENDPOINT) == ["prod", "shadow"]
+    assert tags_of(record)[OWNER_RESOURCE_TAG] == "Shadow"
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+def test_02_create_with_a_future_start_completes_created(bed: Bed) -> None:
+    start = bed.clock.now() + timedelta(days=2)
+    settings = props(Schedule={"StartTime": start.isoformat(), "DurationSeconds": 86400})
+    created = _ok(bed.driver.create("Shadow", settings))
+    assert bed.standin.experiments[created.physical_id]["Status"] == "Created"
+    assert bed.standin.endpoint_variants(ENDPOINT) == ["prod"]  # nothing deployed before the start
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": settings})
+    bed.assert_nothing_lost()
+
+
+def test_03_create_that_ends_cancelled_is_deleted_and_fails_with_status_reason(bed: Bed) -> None:
+    bed.standin.cancel_next_start("Insufficient capacity for ml.c5.xlarge in us-east-1a")
+    failed = bed.driver.create("Shadow", PROPS, rollback=True)
+    assert failed.status == "FAILED"
+    assert "ended Cancelled" in failed.reason
+    assert "Insufficient capacity for ml.c5.xlarge in us-east-1a" in failed.reason
+    assert bed.standin.experiments == {}
+    assert [c["Name"] for c in bed.standin.calls_of("DeleteInferenceExperiment")] == [failed.physical_id]
+    bed.assert_nothing_lost()
+
+
+# --- 4: the rollback Delete after a failed create ----------------------------------------------
+
+
+@pytest.mark.parametrize("physical_id", ["marker", "request-id"])
+def test_04_rollback_delete_of_a_marker_or_request_id_makes_no_call(bed: Bed, physical_id: str) -> None:
+    # A Create that failed in on_event (invalid properties) answers the marker, whose Delete the
+    # framework answers itself; a Create answered without a physical id gets the request id.
+    failed = bed.driver.create("Shadow", props(SamplingPercentage=0))
+    assert failed.status == "FAILED" and failed.physical_id == CREATE_FAILED_MARKER
+    calls_before = len(bed.standin.calls)
+    rollback_id = CREATE_FAILED_MARKER if physical_id == "marker" else str(uuid.uuid4())
+    _ok(bed.driver.delete("Shadow", rollback_id, PROPS))
+    assert bed.standin.calls[calls_before:] == []
+    bed.assert_nothing_lost()
+
+
+def test_04_rollback_delete_of_a_generated_name_only_describes_it(bed: Bed) -> None:
+    """A name this resource generated may still hold an experiment (a create that timed out):
+    one Describe finds out. Nothing else is called when it is gone."""
+    bed.standin.cancel_next_start("capacity")
+    failed = bed.driver.create("Shadow", PROPS)
+    assert failed.status == "FAILED" and failed.physical_id.startswith("ShadowStack-Shadow-")
+    calls_before = len(bed.standin.calls)
+    _ok(bed.driver.delete("Shadow", failed.physical_id, PROPS))
+    assert [op for op, _ in bed.standin.calls[calls_before:]] == ["DescribeInferenceExperiment"]
+    bed.assert_nothing_lost()
+
+
+# --- 5-7: creates that meet something already there ------------------------------------------
+
+
+def test_05_the_same_create_delivered_twice_adopts_what_it_made(bed: Bed) -> None:
+    first = _ok(bed.driver.create("Shadow", PROPS, request_id="req-1"))
+    second = _ok(bed.driver.create("Shadow", PROPS, request_id="req-1"))
+    assert second.physical_id == first.physical_id
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 1
+    owner = {OWNER_STACK_TAG: bed.driver.stack_id, OWNER_RESOURCE_TAG: "Shadow"}
+    assert tags_of(bed.standin.experiments[first.physical_id]).items() >= owner.items()
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+def test_05_a_create_whose_answer_was_lost_adopts_what_it_made(bed: Bed) -> None:
+    """The Create went through but its answer was lost; botocore's retry meets ResourceInUse."""
+    bed.standin.inject("drop_after", operation="CreateInferenceExperiment")
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 2
+    assert list(bed.standin.experiments) == [created.physical_id]
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize("tagged_by_other_stack", [True, False], ids=["other-stack", "untagged"])
+def test_06_endpoint_running_a_foreign_experiment_fails_naming_it(bed: Bed, tagged_by_other_stack: bool) -> None:
+    bed.plant_foreign("someone-elses-test", ENDPOINT, tagged_by_other_stack=tagged_by_other_stack)
+    creates_before = len(bed.standin.calls_of("CreateInferenceExperiment"))
+    failed = bed.driver.create("Shadow", PROPS, rollback=True)
+    assert failed.status == "FAILED"
+    assert "'someone-elses-test'" in failed.reason and "status Running" in failed.reason
+    assert f"endpoint {ENDPOINT!r} already has an active inference experiment" in failed.reason
+    owner = "created by resource Theirs of stack OtherStack" if tagged_by_other_stack else "not created by a ShadowTestExperiment"
+    assert owner in failed.reason
+    assert "nothing was created" in failed.reason
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == creates_before + 1  # refused
+    assert set(bed.standin.experiments) == {"someone-elses-test"}
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"EndpointName": "no-such-endpoint"}, "endpoint_name: SageMaker endpoint 'no-such-endpoint' does not exist"),
+        (
+            {"ProductionVariant": {**PRODUCTION, "VariantName": "primary"}},
+            "endpoint 'churn-endpoint' has no variant 'primary' (its variants: blue, prod)",
+        ),
+    ],
+    ids=["no-endpoint", "no-variant"],
+)
+def test_07_missing_endpoint_or_variant_fails_before_create(bed: Bed, changes: dict[str, Any], expected: str) -> None:
+    bed.add_endpoint(ENDPOINT, [{**PRODUCTION, "VariantName": "blue"}, PRODUCTION])
+    failed = bed.driver.create("Shadow", props(**changes), rollback=True)
+    assert failed.status == "FAILED"
+    assert expected in failed.reason
+    assert bed.standin.calls_of("CreateInferenceExperiment") == []
+    assert {op for op, _ in bed.standin.calls} == {"DescribeEndpoint", "DescribeInferenceExperiment"}
+    bed.assert_nothing_lost()
+
+
+# --- 8-11: updates -----------------------------------------------------------------------------
+
+
+def test_08_in_place_update_runs_again_under_the_same_id(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = props(SamplingPercentage=75, Description="more traffic")
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
+    assert updated.physical_id == created.physical_id
+    record = bed.standin.experiments[created.physical_id]
+    assert record["Status"] == "Running"
+    assert record["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 75
+    assert record["Description"] == "more traffic"
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 1
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize("fixed_name", [None, "churn-shadow"], ids=["generated-name", "same-fixed-name"])
+def test_09_replacement_on_the_same_endpoint(bed: Bed, fixed_name: str | None) -> None:
+    old = props(ExperimentName=fixed_name) if fixed_name else PROPS
+    created = _ok(bed.driver.create("Shadow", old))
+    new = {**old, "ShadowVariant": shadow(ModelName="model-c", InstanceType="ml.g5.xlarge")}
+    replaced = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    record = bed.standin.experiments[replaced.physical_id]
+    assert record["Status"] == "Running" and record["ModelVariants"][1]["ModelName"] == "model-c"
+    if fixed_name:
+        assert replaced.physical_id == fixed_name
+    else:
+        assert replaced.physical_id != created.physical_id
+        assert created.physical_id not in bed.standin.experiments  # CloudFormation's cleanup deleted it
+    stop = bed.standin.calls_of("StopInferenceExperiment")[0]
+    assert stop["Name"] == created.physical_id and stop["ModelVariantActions"] == {"prod": "Retain", "shadow": "Remove"}
+    assert bed.standin.endpoint_config(ENDPOINT)["ShadowProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_10_update_rollback_restores_the_old_settings(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = props(SamplingPercentage=75)
+    _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
+    # Another resource of the stack failed: CloudFormation rolls this one back.
+    rolled_back = _ok(bed.driver.update("Shadow", created.physical_id, PROPS, new))
+    assert rolled_back.physical_id == created.physical_id
+    record = bed.standin.experiments[created.physical_id]
+    assert record["Status"] == "Running"
+    assert record["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 40
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+def test_10_rollback_of_a_failed_replacement_restores_the_old_settings(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = props(ShadowVariant=shadow(ModelName="model-c"))
+    bed.standin.cancel_next_start("model-c failed its health check")
+    failed = bed.driver.update("Shadow", created.physical_id, new, PROPS, rollback=True)
+    assert failed.status == "FAILED" and "model-c failed its health check" in failed.reason
+    # The old experiment was stopped to free the endpoint; the rollback made a new one like it.
+    (current,) = bed.driver.resources.values()
+    record = bed.standin.experiments[current]
+    assert record["Status"] == "Running" and record["ModelVariants"][1]["ModelName"] == "model-b"
+    assert record["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 40
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize("when", ["before", "during"])
+def test_11_update_of_an_experiment_whose_schedule_ended_creates_a_new_one(bed: Bed, when: str) -> None:
+    settings = props(Schedule={"DurationSeconds": 3600})
+    created = _ok(bed.driver.create("Shadow", settings))
+    if when == "before":
+        bed.end_by_schedule(created.physical_id)
+    else:  # SageMaker completes it between the handler's describe and its update
+        bed.clock.advance(7200)
+    new = props(Schedule={"DurationSeconds": 3600}, SamplingPercentage=50)
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, settings))
+    assert updated.physical_id != created.physical_id
+    record = bed.standin.experiments[updated.physical_id]
+    assert record["Status"] == "Running"
+    assert record["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 50
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+# --- 12-14: deletes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "expected_actions", "variants_after"),
+    [
+        ("Remove", {"prod": "Retain", "shadow": "Remove"}, ["prod"]),
+        ("Retain", {"prod": "Retain", "shadow": "Retain"}, ["prod", "shadow"]),
+        ("Promote", {"prod": "Remove", "shadow": "Promote"}, ["shadow"]),
+    ],
+    ids=["Remove", "Retain", "Promote"],
+)
+def test_12_delete_with_remove_retain_and_promote(
+    bed: Bed, action: str, expected_actions: dict[str, str], variants_after: list[str]
+) -> None:
+    settings = props(ShadowActionOnDelete=action)
+    created = _ok(bed.driver.create("Shadow", settings))
+    _ok(bed.driver.delete("Shadow", created.physical_id, settings))
+    (stop,) = bed.standin.calls_of("StopInferenceExperiment")
+    assert stop["ModelVariantActions"] == expected_actions
+    assert bed.standin.experiments == {}
+    assert bed.standin.endpoint_variants(ENDPOINT) == variants_after
+    if action == "Promote":
+        (promoted,) = bed.standin.endpoint_config(ENDPOINT)["ProductionVariants"]
+        assert (promoted["ModelName"], promoted["InstanceType"]) == ("model-b", "ml.c5.xlarge")
+    if action != "Remove":
+        bed.actions[ENDPOINT] = action
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize("status", ["Starting", "Updating"])
+def test_13_delete_while_starting_or_updating_waits_then_stops(
+    bed: Bed, status: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if status == "Starting":
+        # The schedule's start comes as the stack is deleted: SageMaker is starting the experiment.
+        start = (bed.clock.now() + timedelta(hours=1)).isoformat()
+        settings = props(Schedule={"StartTime": start, "DurationSeconds": 86400})
+        created = _ok(bed.driver.create("Shadow", settings))
+        bed.clock.advance(3600)
+    else:
+        settings = PROPS
+        created = _ok(bed.driver.create("Shadow", settings))
+        bed.client().update_inference_experiment(Name=created.physical_id, Description="by hand")
+    bed.standin.hang_in(status)
+    bed.driver.on_poll = lambda poll: bed.standin.reset_faults() if poll == 4 else None
+    capsys.readouterr()
+    deleted = _ok(bed.driver.delete("Shadow", created.physical_id, settings))
+    seen = [r["status"] for r in _log_records(capsys) if r["message"] == "decided" and r.get("status")]
+    assert seen[1:3] == [status, status], seen  # waited while SageMaker was busy with it
+    assert seen[-3:] == ["Running", "Stopping", "Completed"], seen  # then stopped and deleted it
+    assert deleted.polls >= 6
+    assert bed.standin.calls_of("StopInferenceExperiment")[-1]["Name"] == created.physical_id
+    assert bed.standin.experiments == {}
+    bed.assert_nothing_lost()
+
+
+def _log_records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_14_delete_of_an_experiment_deleted_out_of_band(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    client = bed.client()
+    client.stop_inference_experiment(Name=created.physical_id, ModelVariantActions={"prod": "Retain", "shadow": "Remove"})
+    while bed.describe(created.physical_id) != "Completed":
+        pass
+    client.delete_inference_experiment(Name=created.physical_id)
+    calls_before = len(bed.standin.calls)
+    _ok(bed.driver.delete("Shadow", created.physical_id, PROPS))
+    assert [op for op, _ in bed.standin.calls[calls_before:]] == ["DescribeInferenceExperiment"]
+    bed.assert_nothing_lost()
+
+
+# --- 15-16: a busy or flaky SageMaker ------------------------------------------------------------
+
+FAULT_OPERATIONS = (
+    "DescribeEndpoint",
+    "DescribeInferenceExperiment",
+    "ListTags",
+    "CreateInferenceExperiment",
+    "UpdateInferenceExperiment",
+    "StopInferenceExperiment",
+    "DeleteInferenceExperiment",
+    "ListInferenceExperiments",
+)
+FAULT_KINDS = ("throttle", "server_error", "unavailable", "drop", "drop_after", "slow")
+FAULTS_PER_CASE = 2  # fewer than MAX_ATTEMPTS: the client's retries must absorb them
+
+
+def _lifecycle(bed: Bed) -> list[tuple[str, str]]:
+    """Create, update in place, a second create refused by the first's endpoint, delete: what came out."""
+    created = bed.driver.create("Shadow", PROPS)
+    assert created.status == "SUCCESS", created.reason
+    name = created.physical_id
+    running = bed.standin.experiments[name]["Status"]
+    new = props(SamplingPercentage=75)
+    updated = bed.driver.update("Shadow", name, new, PROPS)
+    refused = bed.driver.create("Second", props(ShadowVariant=shadow(VariantName="shadow-2")), rollback=True)
+    deleted = bed.driver.delete("Shadow", name, new)
+    return [
+        (created.status, running),
+        (updated.status, "same id" if updated.physical_id == name else updated.physical_id),
+        (refused.status, "names the blocker" if f"{name!r} (status Running" in refused.reason else refused.reason),
+        (deleted.status, "all gone" if bed.standin.experiments == {} else str(bed.standin.experiments)),
+    ]
+
+
+EXPECTED_LIFECYCLE = [
+    ("SUCCESS", "Running"),
+    ("SUCCESS", "same id"),
+    ("FAILED", "names the blocker"),
+    ("SUCCESS", "all gone"),
+]
+
+
+def test_15_baseline_lifecycle_without_faults(bed: Bed) -> None:
+    assert _lifecycle(bed) == EXPECTED_LIFECYCLE
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.parametrize("operation", FAULT_OPERATIONS)
+def test_15_transient_faults_on_every_call_type_are_retried(bed: Bed, operation: str, kind: str) -> None:
+    count = 1 if kind == "slow" else FAULTS_PER_CASE  # a slow answer is no error: nothing is retried
+    bed.standin.inject(kind, operation=operation, count=count, delay=0.05)
+    assert _lifecycle(bed) == EXPECTED_LIFECYCLE
+    assert bed.standin.pending_faults() == 0  # every fault was met
+    bed.assert_nothing_lost()
+
+
+def test_16_a_throttled_describe_in_is_complete_is_not_complete_yet(bed: Bed) -> None:
+    throttle_all_attempts = lambda poll: (  # noqa: E731
+        bed.standin.inject("throttle", operation="DescribeInferenceExperiment", count=MAX_ATTEMPTS) if poll == 2 else None
+    )
+    bed.driver.on_poll = throttle_all_attempts
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    assert created.answers[1] is False  # the throttled poll: not complete, not failed
+    assert created.answers[-1] is True
+    assert bed.standin.experiments[created.physical_id]["Status"] == "Running"
+    bed.driver.on_poll = None
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+# --- 17: permissions -----------------------------------------------------------------------------
+
+
+def test_17_passrole_denied_names_the_role_and_the_permission(bed: Bed) -> None:
+    denial = (
+        "User: arn:aws:sts::123456789012:assumed-role/ShadowStack-HandlerRole/ShadowStack-OnEvent is not "
+        f"authorized to perform: iam:PassRole on resource: {ROLE_ARN} because no identity-based policy "
+        "allows the iam:PassRole action"
+    )
+    bed.standin.inject("access_denied", operation="CreateInferenceExperiment", message=denial)
+    failed = bed.driver.create("Shadow", PROPS, rollback=True)
+    assert failed.status == "FAILED"
+    assert f"may not pass the experiment's role {ROLE_ARN} to SageMaker" in failed.reason
+    assert f"grant iam:PassRole on {ROLE_ARN}" in failed.reason
+    assert "iam:PassedToService = sagemaker.amazonaws.com" in failed.reason
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 1  # access denied is not retried
+    assert bed.standin.experiments == {}
+    bed.assert_nothing_lost()
+
+
+# --- 18: an experiment that never leaves Starting ------------------------------------------------
+
+
+def test_18_stuck_in_starting_fails_at_the_total_timeout_and_the_rollback_cleans_up(bed: Bed) -> None:
+    bed.standin.hang_in("Starting")
+    began = bed.clock.now()
+    failed = bed.driver.create("Shadow", PROPS)
+    assert failed.status == "FAILED"
+    assert "was not ready at the provider's total timeout: last status Starting" in failed.reason
+    assert failed.reason != "Operation timed out"  # the handler answered, not the framework's timer
+    waited = bed.clock.now() - began
+    assert timedelta(minutes=43) <= waited < timedelta(minutes=45)
+    assert failed.polls < bed.driver.poll_budget
+    # CloudFormation's rollback: SageMaker finishes starting it while the Delete waits.
+    bed.driver.on_poll = lambda poll: bed.standin.reset_faults() if poll == 3 else None
+    _ok(bed.driver.delete("Shadow", failed.physical_id, PROPS))
+    assert bed.standin.experiments == {}
+    assert [c["Name"] for c in bed.standin.calls_of("StopInferenceExperiment")] == [failed.physical_id]
+    bed.assert_nothing_lost()
+
+
+def test_18_stuck_through_the_rollback_too_fails_the_delete_naming_it_then_a_retry_cleans_up(bed: Bed) -> None:
+    bed.standin.hang_in("Starting")
+    failed = bed.driver.create("Shadow", PROPS)
+    rollback = bed.driver.delete("Shadow", failed.physical_id, PROPS)
+    assert rollback.status == "FAILED"
+    assert f"inference experiment {failed.physical_id} was still Starting at the provider's total timeout" in rollback.reason
+    assert failed.physical_id in bed.standin.experiments  # not forgotten: the stack still has the resource
+    # SageMaker gives up on it; the operator continues the rollback (CloudFormation retries the Delete).
+    bed.standin.reset_faults()
+    bed.standin.cancel_next_start("Timed out provisioning the shadow variant")
+    _ok(bed.driver.delete("Shadow", failed.physical_id, PROPS))
+    assert bed.standin.experiments == {}
+    bed.assert_nothing_lost()
+
+
+def test_18_replacement_stuck_in_starting_is_cleared_by_the_update_rollback(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = props(ShadowVariant=shadow(ModelName="model-c"))
+    bed.standin.hang_in("Starting")
+    failed = bed.driver.update("Shadow", created.physical_id, new, PROPS)
+    assert failed.status == "FAILED" and "last status Starting" in failed.reason
+    # The rollback (old properties again) finds the stuck replacement on the endpoint: a leftover
+    # of this very resource, which it waits for, stops and deletes before creating anew.
+    bed.driver.on_poll = lambda poll: bed.standin.reset_faults() if poll == 3 else None
+    restored = _ok(bed.driver.update("Shadow", created.physical_id, PROPS, new))
+    record = bed.standin.experiments[restored.physical_id]
+    assert record["Status"] == "Running" and record["ModelVariants"][1]["ModelName"] == "model-b"
+    assert failed.physical_id not in bed.standin.experiments
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+# --- 19-20: what goes back to CloudFormation and into the logs ------------------------------------
+
+LONG_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/" + "S" * 128 + "/5a1b2c3d-0000-1111-2222-333344445555"
+LONG_LOGICAL_ID = "L" * 255
+
+
+def test_19_every_response_stays_under_cloudformations_4kb(bed: Bed) -> None:
+    bed.driver.stack_id = LONG_STACK
+    long_name = "n" * 120
+    settings = props(ExperimentName=long_name, Description="d" * 1024)
+    created = _ok(bed.driver.create(LONG_LOGICAL_ID, settings))
+    assert set(created.data) == {"ExperimentArn", "ExperimentName"}  # handler state stays out of Data
+    _ok(bed.driver.update(LONG_LOGICAL_ID, long_name, {**settings, "SamplingPercentage": 90}, settings))
+    # Failures: every problem of 48 bad tags, and SageMaker's longest StatusReason.
+    bad_tags = [{"Key": f"aws:reserved-{i:02d}-" + "k" * 100, "Value": "not allowed!" * 20} for i in range(48)]
+    invalid = bed.driver.create("Invalid" + "I" * 240, props(Tags=bad_tags), rollback=True)
+    assert invalid.status == "FAILED" and "characters in all; the handler's log has the rest" in invalid.reason
+    bed.add_endpoint("second-endpoint")
+    bed.standin.cancel_next_start("r" * 1024)
+    cancelled = bed.driver.create("Cancelled" + "C" * 240, props(EndpointName="second-endpoint"), rollback=True)
+    assert cancelled.status == "FAILED" and "r" * 1024 in cancelled.reason
+    sizes = [len(o.response_body.encode()) for o in bed.driver.responses]
+    assert max(sizes) < RESPONSE_LIMIT_BYTES, sizes
+    bed.assert_nothing_lost()
+    bed.delete_stack({LONG_LOGICAL_ID: settings})
+    bed.assert_nothing_lost()
+
+
+def test_20_no_log_line_holds_the_response_url(bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
+    bed.driver.mask_response_url = False  # worse than the framework: hand the handler the real URL
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    _ok(bed.driver.update("Shadow", created.physical_id, props(SamplingPercentage=60), PROPS))
+    bed.driver.create("Invalid", props(SamplingPercentage=0), rollback=True)
+    bed.standin.inject("access_denied", operation="UpdateInferenceExperiment")
+    bed.driver.update("Shadow", created.physical_id, props(SamplingPercentage=70), props(SamplingPercentage=60))
+    _ok(bed.driver.delete("Shadow", created.physical_id, props(SamplingPercentage=60)))
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) > 20 and all(isinstance(r, dict) and r["message"] for r in records)
+    assert "decided" in {r["message"] for r in records} and "failed" in {r["message"] for r in records}
+    for text in (out, *(o.reason for o in bed.driver.responses)):
+        assert RESPONSE_URL not in text and "X-Amz-Signature" not in text and "ResponseURL" not in text
+    bed.assert_nothing_lost()
+
+
+# --- 21: under load ------------------------------------------------------------------------------
+
+LOAD_SIZE = 50
+#: The stand-in's API rate limit (calls per second) for the load scenario; see docs/scenarios.md.
+LOAD_RATE = float(os.environ.get("SCENARIO_LOAD_RATE", "100"))
+#: What the last load scenario measured (calls, seconds), for measuring runs; see docs/scenarios.md.
+LOAD_REPORT: dict[str, float] = {}
+
+
+def _concurrently(work: list[Any]) -> list[Any]:
+    """Run each callable in its own thread (its own Lambda container), all released at once."""
+    results: list[Any] = [None] * len(work)
+    start = threading.Barrier(len(work))
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = work[index]()
+        except BaseException as error:  # reported by the assertion below
+            results[index] = error
+        finally:
+            handler.set_clock(None)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time runs 100 times faster than in Lambda for botocore's backoff and for the query interval
+    (30 s -> 0.3 s between polls); the poll budget is the framework's (1 + 45 min / 30 s)."""
+    monkeypatch.delenv("SAGEMAKER_MAX_ATTEMPTS")  # the handler's own default: 8 attempts per call
+    with SageMakerStandIn(rate_limit_per_second=LOAD_RATE) as standin:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", standin.url)
+        stack = ProviderDriver(max_polls=1 + TOTAL_TIMEOUT // QUERY_INTERVAL)
+        bed = Bed(standin, stack, SimulatedClock())
+        ids = [f"Shadow{i:02d}" for i in range(LOAD_SIZE)]
+        settings = {logical_id: props(EndpointName=f"ep-{logical_id}") for logical_id in ids}
+        for logical_id in ids:
+            bed.add_endpoint(f"ep-{logical_id}")
+        # Each resource's requests run in its own thread with its own driver and SageMaker client;
+        # polls are paced like the query interval, scaled down.
+        # Fifty Lambda containers start cold on fifty CPUs at once; two test CPUs cannot play that,
+        # so the process-wide caches of a cold start (botocore's service model) are warmed first.
+        request_rules.allowed_instance_types()
+        handler._sagemaker()
+        pause = QUERY_INTERVAL * BACKOFF_SCALE
+        drivers = {logical_id: ProviderDriver(max_polls=stack.max_polls, poll_pause=pause) for logical_id in ids}
+        began = time.monotonic()
+        created = _concurrently([lambda i=i: drivers[i].create(i, settings[i]) for i in ids])
+        create_seconds = time.monotonic() - began
+        assert [getattr(o, "status", o) for o in created] == ["SUCCESS"] * LOAD_SIZE, [
+            getattr(o, "reason", o) for o in created if getattr(o, "status", None) != "SUCCESS"
+        ]
+        for driver in drivers.values():
+            stack.resources.update(driver.resources)
+            stack.responses.extend(driver.responses)
+        assert len(standin.experiments) == LOAD_SIZE
+        assert all(r["Status"] == "Running" for r in standin.experiments.values())
+        owners = sorted(tags_of(r)[OWNER_RESOURCE_TAG] for r in standin.experiments.values())
+        assert owners == ids  # one each: nothing duplicated
+        bed.assert_nothing_lost()
+
+        deleted = _concurrently(
+            [lambda i=i: drivers[i].delete(i, stack.resources[i], settings[i]) for i in ids]
+        )
+        assert [getattr(o, "status", o) for o in deleted] == ["SUCCESS"] * LOAD_SIZE, [
+            getattr(o, "reason", o) for o in deleted if getattr(o, "status", None) != "SUCCESS"
+        ]
+        stack.resources.clear()
+        stack.responses.extend(o for o in deleted if not isinstance(o, BaseException))
+        assert standin.experiments == {}
+        bed.assert_nothing_lost()
+        LOAD_REPORT.update(calls=len(standin.calls), create_seconds=create_seconds, seconds=time.monotonic() - began)
+
+
+# --- beyond the matrix ---------------------------------------------------------------------------
+
+
+def test_22_more_user_tags_than_room_beside_the_ownership_tags_fail_before_any_call(bed: Bed) -> None:
+    """SageMaker allows 50 tags; the handler adds two (stack id, logical id) to find its experiments."""
+    tags = [{"Key": f"k{i}", "Value": "v"} for i in range(49)]
+    failed = bed.driver.create("Shadow", props(Tags=tags), rollback=True)
+    assert failed.status == "FAILED" and failed.physical_id == CREATE_FAILED_MARKER
+    assert "tags: at most 48 tags (got 49)" in failed.reason
+    assert bed.standin.calls == []
+    _ok(bed.driver.create("Shadow", props(Tags=tags[:48])))
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": props(Tags=tags[:48])})
+    bed.assert_nothing_lost()
+
+
+def test_23_update_in_place_while_an_earlier_change_is_still_updating_waits_then_applies(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    bed.client().update_inference_experiment(Name=created.physical_id, Description="by hand")
+    bed.standin.hang_in("Updating")
+    bed.driver.on_poll = lambda poll: bed.standin.reset_faults() if poll == 3 else None
+    new = props(SamplingPercentage=80)
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
+    assert updated.physical_id == created.physical_id
+    record = bed.standin.experiments[created.physical_id]
+    assert record["Status"] == "Running"
+    assert record["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 80
+    assert record["Description"] == ""  # the stack's settings win over the change by hand
+    bed.driver.on_poll = None
+    bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
