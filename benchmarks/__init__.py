@@ -1,1 +1,10 @@
-"""Benchmarks of the ShadowTestExperiment construct: run ``.venv/bin/python -m benchmarks``."""
+"""Benchmarks of the ShadowTestExperiment construct: run ``.venv/bin/python -m benchmarks``.
+
+Not part of the test suite. Writes ``BENCHMARKS.md``; see ``benchmarks/__main__.py`` for options.
+"""
+
+import sys
+
+# Write no bytecode beside the modules this imports (tests/, and lambda/, a CDK asset whose hash
+# would change); the children get PYTHONDONTWRITEBYTECODE for the same reason.
+sys.dont_write_bytecode = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,9 +61,9 @@ class Sample:
         return q1, q3
 
     def describe(self, scale: float = 1.0, unit: str = "s", digits: int = 2) -> str:
-        """``median unit (min–max, n=N)``, values multiplied by ``scale``."""
+        """``median unit (min-max, n=N)``, values multiplied by ``scale``."""
         med, low, high = (v * scale for v in (self.median, self.minimum, self.maximum))
-        return f"{med:.{digits}f} {unit} ({low:.{digits}f}–{high:.{digits}f}, n={len(self.values)})"
+        return f"{med:.{digits}f} {unit} ({low:.{digits}f}\N{EN DASH}{high:.{digits}f}, n={len(self.values)})"
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -80,16 +81,34 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def timed_run(command: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 300) -> tuple[float, str]:
-    """Run ``command`` to completion; its wall time (spawn to exit) and its stdout."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Timed:
+    """A finished child process: wall time (spawn to exit), CPU time and what it printed."""
+
+    wall_seconds: float
+    cpu_seconds: float  # user + system, its own descendants (jsii's node) included
+    stdout: str
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(command: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 300) -> Timed:
+    """Run ``command`` to completion and time it.
+
+    CPU time is the growth of this process's reaped-children usage, so children must run one at a
+    time; it is what the command itself consumed, whatever else competes for the cores.
+    """
+    cpu_before, started = _children_cpu_seconds(), time.perf_counter()
     completed = subprocess.run(
         list(command), cwd=ROOT, env=env or child_env(), capture_output=True, text=True, timeout=timeout, check=False
     )
-    elapsed = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _children_cpu_seconds() - cpu_before
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
-    return elapsed, completed.stdout
+    return Timed(wall, cpu, completed.stdout)
 
 
 def last_json_line(stdout: str) -> dict[str, Any]:

@@ -11,17 +11,10 @@ runtime, where the handler's modules are top-level) and no bytecode written (the
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 
 from benchmarks._measure import LAMBDA_DIR, PYTHON, Sample, child_env, progress, timed_run
-
-#: Snippet name -> (code, module whose cumulative import time -X importtime reports).
-SNIPPETS: dict[str, tuple[str, str | None]] = {
-    "python -c pass": ("pass", None),
-    "import boto3": ("import boto3", "boto3"),
-    "import handler": ("import handler", "handler"),
-    "import handler + create the SageMaker client": ("import handler; handler._sagemaker()", "handler"),
-}
 
 #: Settings as the construct and handler validate them (``request_rules`` prop paths).
 _SETTINGS = {
@@ -35,6 +28,18 @@ _SETTINGS = {
     "shadow_variant.model_name": "model-b",
     "shadow_variant.instance_type": "ml.c5.xlarge",
     "shadow_variant.instance_count": 2,
+}
+
+#: Snippet name -> (code, module whose cumulative import time -X importtime reports).
+SNIPPETS: dict[str, tuple[str, str | None]] = {
+    "python -c pass": ("pass", None),
+    "import boto3": ("import boto3", "boto3"),
+    "import handler": ("import handler", "handler"),
+    "import handler + create the SageMaker client": ("import handler; handler._sagemaker()", None),
+    "import handler + client + first validation": (
+        "import handler, request_rules; handler._sagemaker(); request_rules.check_settings(" + repr(_SETTINGS) + ")",
+        None,
+    ),
 }
 
 _VALIDATION_PROBE = f"""
@@ -75,8 +80,6 @@ def _cumulative_import_seconds(stderr: str, module: str) -> float:
 
 
 def _importtime(code: str, module: str) -> float:
-    import subprocess
-
     completed = subprocess.run(
         [PYTHON, "-X", "importtime", "-c", code], env=_env(), capture_output=True, text=True, check=True, timeout=60
     )
@@ -89,11 +92,11 @@ def measure(runs: int) -> ColdStart:
     validation: dict[str, list[float]] = {"import": [], "first_check": [], "second_check": []}
     for _ in range(runs):  # interleaved: drift of the machine hits every snippet alike
         for name, (code, module) in SNIPPETS.items():
-            wall[name].append(timed_run([PYTHON, "-c", code], env=_env(), timeout=60)[0])
+            wall[name].append(timed_run([PYTHON, "-c", code], env=_env(), timeout=60).wall_seconds)
             if module:
                 imports[name].append(_importtime(code, module))
-        _seconds, stdout = timed_run([PYTHON, "-c", _VALIDATION_PROBE], env=_env(), timeout=60)
-        for key, value in json.loads(stdout).items():
+        probe = timed_run([PYTHON, "-c", _VALIDATION_PROBE], env=_env(), timeout=60)
+        for key, value in json.loads(probe.stdout).items():
             validation[key].append(value)
     progress(f"cold start: {runs} runs of {len(SNIPPETS)} snippets")
     return ColdStart(

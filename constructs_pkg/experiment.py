@@ -16,7 +16,7 @@ from constructs import Construct
 from constructs_pkg._acknowledgements import EXPERIMENT, acknowledge_findings
 from constructs_pkg.data_capture import DataCapture
 from constructs_pkg.metrics import VariantMetrics
-from constructs_pkg.monitoring import ExperimentMonitoringMixin, ImportedShadowTestExperiment, import_experiment
+from constructs_pkg.monitoring import ExperimentMonitoringMixin, import_experiment
 from constructs_pkg.provider import ShadowTestProvider
 from constructs_pkg.schedule import Schedule
 from constructs_pkg.validation import check_props
@@ -188,26 +188,10 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant.variant_name)
         self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant.variant_name)
 
-    @classmethod
-    def from_experiment_name(
-        cls,
-        scope: Construct,
-        id: str,
-        experiment_name: str,
-        *,
-        endpoint_name: str,
-        production_variant_name: str,
-        shadow_variant_name: str,
-    ) -> ImportedShadowTestExperiment:
-        """Reference a shadow test created elsewhere, with the same metric, dashboard and alarm helpers."""
-        return import_experiment(
-            scope,
-            id,
-            experiment_name,
-            endpoint_name=endpoint_name,
-            production_variant_name=production_variant_name,
-            shadow_variant_name=shadow_variant_name,
-        )
+    #: Reference a shadow test created elsewhere (``from_experiment_name(scope, id, experiment_name, *,
+    #: endpoint_name, production_variant_name, shadow_variant_name)``), with the same metric,
+    #: dashboard and alarm helpers.
+    from_experiment_name = staticmethod(import_experiment)
 
     def _create_capture_bucket(
         self,
