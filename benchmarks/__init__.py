@@ -3,6 +3,8 @@
 Not part of the test suite. Writes ``BENCHMARKS.md``; see ``benchmarks/__main__.py`` for options.
 """
 
+from __future__ import annotations
+
 import sys
 
 # Write no bytecode beside the modules this imports (tests/, and lambda/, a CDK asset whose hash

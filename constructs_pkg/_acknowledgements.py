@@ -136,8 +136,8 @@ STATEMENTS: tuple[Statement, ...] = (
         _HANDLER,
         IDENTITY,
         _LOGS_WRITE,
-        (f"<{PROVIDER_ID}/OnEventLogs.Arn>", f"<{PROVIDER_ID}/IsCompleteLogs.Arn>"),
-        "The handlers write their JSON logs to their own log groups (replaces AWSLambdaBasicExecutionRole)",
+        (f"<{PROVIDER_ID}/HandlerLogs.Arn>",),
+        "The handlers write their JSON logs to their log group (replaces AWSLambdaBasicExecutionRole)",
     ),
     Statement(
         _HANDLER,
@@ -474,7 +474,7 @@ _PROVIDER_POLICIES = (
     "FrameworkCompleteRole/DefaultPolicy/Resource",
     "Provider/waiter-state-machine/Role/DefaultPolicy/Resource",
 )
-_LOG_GROUPS = ("OnEventLogs/Resource", "IsCompleteLogs/Resource", "ProviderLogs/Resource")
+_LOG_GROUPS = ("HandlerLogs/Resource", "ProviderLogs/Resource")
 _STATE_MACHINE = "Provider/waiter-state-machine/Resource"
 _NO_ENCRYPTION_KEY = "without encryption_key"
 

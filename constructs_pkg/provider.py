@@ -64,6 +64,9 @@ class ShadowTestProvider(Construct):
         if encryption_key is not None:
             self._allow_logs_to_use(encryption_key)
         code = lambda_.Code.from_asset(str(handler_code_dir()), exclude=_ASSET_EXCLUDES)
+        self._pass_role: iam.PolicyStatement | None = None
+        self._describe_endpoints: iam.PolicyStatement | None = None
+        self._granted: set[str] = set()
         self.handler_role = iam.Role(
             self, "HandlerRole", assumed_by=_LAMBDA, description="ShadowTestExperiment custom-resource handler"
         )
@@ -96,9 +99,17 @@ class ShadowTestProvider(Construct):
     def _log_group(self, id: str) -> logs.LogGroup:
         return logs.LogGroup(self, id, retention=self.log_retention, encryption_key=self.encryption_key)
 
-    def _function(self, id: str, code: lambda_.Code, handler: str, timeout: Duration) -> lambda_.Function:
-        log_group = self._log_group(f"{id}Logs")
+    def _handler_log_group(self) -> logs.LogGroup:
+        """One log group for both handler functions: their lines carry the request type anyway."""
+        existing = self.node.try_find_child("HandlerLogs")
+        if isinstance(existing, logs.LogGroup):
+            return existing
+        log_group = self._log_group("HandlerLogs")
         log_group.grant_write(self.handler_role)
+        return log_group
+
+    def _function(self, id: str, code: lambda_.Code, handler: str, timeout: Duration) -> lambda_.Function:
+        log_group = self._handler_log_group()
         return lambda_.Function(
             self,
             id,
@@ -194,17 +205,30 @@ class ShadowTestProvider(Construct):
         )
 
     def grant_experiment(self, *, role: iam.IRole, endpoint_arns: list[str]) -> None:
-        """Let the handler pass ``role`` to SageMaker and look at the endpoints it shadows."""
-        self.handler_role.add_to_principal_policy(
-            iam.PolicyStatement(
+        """Let the handler pass ``role`` to SageMaker and look at the endpoints it shadows.
+
+        Every experiment adds its ARNs to the same two statements, so the handler's policy grows
+        by two ARNs per experiment rather than by two statements.
+        """
+        if self._pass_role is None:
+            self._pass_role = iam.PolicyStatement(
                 actions=["iam:PassRole"],
                 resources=[role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
-        )
-        self.handler_role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=endpoint_arns)
-        )
+            self._describe_endpoints = iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpoint"], resources=endpoint_arns
+            )
+            self.handler_role.add_to_principal_policy(self._pass_role)
+            self.handler_role.add_to_principal_policy(self._describe_endpoints)
+            self._granted = {role.role_arn, *endpoint_arns}
+            return
+        assert self._describe_endpoints is not None
+        for statement, arns in ((self._pass_role, [role.role_arn]), (self._describe_endpoints, endpoint_arns)):
+            new_arns = [arn for arn in arns if arn not in self._granted]
+            if new_arns:
+                statement.add_resources(*new_arns)
+                self._granted.update(new_arns)
 
     @classmethod
     def of(

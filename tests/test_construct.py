@@ -338,3 +338,21 @@ def test_experiment_offers_metrics_dashboard_and_alarms() -> None:
     template.resource_count_is("AWS::CloudWatch::Alarm", 3)
     assert len(built["alarms"]) == 3
     assert built["imported"].shadow.variant_name == "b"
+
+
+def test_each_extra_experiment_adds_three_resources_and_no_handler_statement() -> None:
+    def experiments(count: int):
+        def build(stack: Stack) -> None:
+            for index in range(count):
+                _experiment(stack, f"Exp{index}", endpoint_name=f"endpoint-{index}")
+
+        return synth(build)[0]
+
+    one, four = experiments(1), experiments(4)
+    count = lambda t: len(t.to_json()["Resources"])  # noqa: E731
+    # The experiment's role, its policy and the custom resource.
+    assert count(four) - count(one) == 3 * 3
+    handler_statements = lambda t: len(_statements(t, "ShadowTestProviderHandlerRole"))  # noqa: E731
+    assert handler_statements(four) == handler_statements(one)
+    (pass_role,) = [s for s in _statements(four, "ShadowTestProviderHandlerRole") if s["Action"] == "iam:PassRole"]
+    assert len(pass_role["Resource"]) == 4

@@ -306,7 +306,7 @@ def test_every_function_logs_json_to_a_retained_log_group_and_is_traced(
 def test_example_encrypts_the_provider_logs_with_its_key(example: Any) -> None:
     resources = example.template["Resources"]
     groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    assert len(groups) == 3 and all(
+    assert len(groups) == 2 and all(
         g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]} for g in groups
     )
 
