@@ -189,8 +189,13 @@ STATEMENTS: tuple[Statement, ...] = (
         _HANDLER,
         IDENTITY,
         ("sagemaker:DescribeEndpoint",),
-        (f"{_SAGEMAKER_ARN}:endpoint/{{given}}",),
+        (f"{_SAGEMAKER_ARN}:endpoint/*",),
         "Check before creating that the shadowed endpoint exists and serves the production variant",
+        wildcard=(
+            "Read-only: DescribeEndpoint shows an endpoint's configuration, not its data. One statement for "
+            "the stack's endpoints keeps the handler's policy from growing with every experiment (with one ARN "
+            "per endpoint, 50 experiments overflow the role's inline policy size)"
+        ),
     ),
     # The Provider framework's functions (framework-onEvent; framework-isComplete and framework-onTimeout).
     *(

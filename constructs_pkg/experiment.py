@@ -153,7 +153,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         provider = ShadowTestProvider.of(
             self, query_interval=query_interval, total_timeout=total_timeout, log_retention=log_retention
         )
-        provider.grant_experiment(role=self.role, endpoint_arns=self._endpoint_arns())
+        provider.grant_experiment(role=self.role)
         self.resource = CustomResource(
             self,
             "Resource",

@@ -65,8 +65,7 @@ class ShadowTestProvider(Construct):
             self._allow_logs_to_use(encryption_key)
         code = lambda_.Code.from_asset(str(handler_code_dir()), exclude=_ASSET_EXCLUDES)
         self._pass_role: iam.PolicyStatement | None = None
-        self._describe_endpoints: iam.PolicyStatement | None = None
-        self._granted: set[str] = set()
+        self._passable_roles: set[str] = set()
         self.handler_role = iam.Role(
             self, "HandlerRole", assumed_by=_LAMBDA, description="ShadowTestExperiment custom-resource handler"
         )
@@ -197,6 +196,13 @@ class ShadowTestProvider(Construct):
                 resources=[experiments],
             )
         )
+        # Read-only, and endpoint-wide so that the policy does not grow with every experiment.
+        endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name="*")
+        self.handler_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CheckShadowedEndpoints", actions=["sagemaker:DescribeEndpoint"], resources=[endpoints]
+            )
+        )
         # Names the experiment that keeps an endpoint busy; List actions take no resource.
         self.handler_role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -204,31 +210,24 @@ class ShadowTestProvider(Construct):
             )
         )
 
-    def grant_experiment(self, *, role: iam.IRole, endpoint_arns: list[str]) -> None:
-        """Let the handler pass ``role`` to SageMaker and look at the endpoints it shadows.
+    def grant_experiment(self, *, role: iam.IRole) -> None:
+        """Let the handler pass ``role`` to SageMaker, and to SageMaker only.
 
-        Every experiment adds its ARNs to the same two statements, so the handler's policy grows
-        by two ARNs per experiment rather than by two statements.
+        Every experiment adds its role's ARN to the same statement, so the handler's policy grows
+        by one ARN per experiment rather than by a statement.
         """
+        if role.role_arn in self._passable_roles:
+            return
+        self._passable_roles.add(role.role_arn)
         if self._pass_role is None:
             self._pass_role = iam.PolicyStatement(
                 actions=["iam:PassRole"],
                 resources=[role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
-            self._describe_endpoints = iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"], resources=endpoint_arns
-            )
             self.handler_role.add_to_principal_policy(self._pass_role)
-            self.handler_role.add_to_principal_policy(self._describe_endpoints)
-            self._granted = {role.role_arn, *endpoint_arns}
-            return
-        assert self._describe_endpoints is not None
-        for statement, arns in ((self._pass_role, [role.role_arn]), (self._describe_endpoints, endpoint_arns)):
-            new_arns = [arn for arn in arns if arn not in self._granted]
-            if new_arns:
-                statement.add_resources(*new_arns)
-                self._granted.update(new_arns)
+        else:
+            self._pass_role.add_resources(role.role_arn)
 
     @classmethod
     def of(
