@@ -193,8 +193,7 @@ def _resources_goal(results: Results) -> Goal:
     # The goal is judged on the growth series (1, 10, 50); the capacity probe is reported beside it.
     judged = [per for low, high, per in found if low in sizes and high in sizes]
     measured = "; ".join(
-        f"{low}→{high}: {per:.2f}" + ("" if high in sizes else " (capacity probe)")
-        for low, high, per in found
+        f"{low}→{high}: {per:.2f}" + ("" if high in sizes else " (capacity probe)") for low, high, per in found
     )
     met = max(judged) <= RESOURCES_PER_EXPERIMENT_GOAL + 1e-9
     types = _extra_types(results)
