@@ -45,14 +45,46 @@ def shadow(**changes) -> ModelVariant:
 
 # rule -> (props that break it, a fragment of the message, props that satisfy it)
 RULES = {
-    "sampling_percentage above 100": ({"sampling_percentage": 101}, "sampling_percentage: must be 1-100, got 101", {"sampling_percentage": 100}),
-    "sampling_percentage below 1": ({"sampling_percentage": 0}, "sampling_percentage: must be 1-100, got 0", {"sampling_percentage": 1}),
-    "experiment_name pattern": ({"experiment_name": "bad_name"}, "experiment_name: 'bad_name' must be letters, digits and hyphens", {"experiment_name": "good-name-1"}),
-    "experiment_name length": ({"experiment_name": "a" * 121}, "experiment_name: length must be 1-120", {"experiment_name": "a" * 120}),
-    "endpoint_name length": ({"endpoint_name": "e" * 64}, "endpoint_name: length must be 0-63", {"endpoint_name": "e" * 63}),
-    "endpoint_name pattern": ({"endpoint_name": "churn.endpoint"}, "endpoint_name: 'churn.endpoint' must be letters", {"endpoint_name": "churn-endpoint"}),
-    "description single line": ({"description": "two\nlines"}, "description: 'two\\nlines' must be a single line of text", {"description": "one line"}),
-    "description length": ({"description": "d" * 1025}, "description: length must be 0-1024", {"description": "d" * 1024}),
+    "sampling_percentage above 100": (
+        {"sampling_percentage": 101},
+        "sampling_percentage: must be 1-100, got 101",
+        {"sampling_percentage": 100},
+    ),
+    "sampling_percentage below 1": (
+        {"sampling_percentage": 0},
+        "sampling_percentage: must be 1-100, got 0",
+        {"sampling_percentage": 1},
+    ),
+    "experiment_name pattern": (
+        {"experiment_name": "bad_name"},
+        "experiment_name: 'bad_name' must be letters, digits and hyphens",
+        {"experiment_name": "good-name-1"},
+    ),
+    "experiment_name length": (
+        {"experiment_name": "a" * 121},
+        "experiment_name: length must be 1-120",
+        {"experiment_name": "a" * 120},
+    ),
+    "endpoint_name length": (
+        {"endpoint_name": "e" * 64},
+        "endpoint_name: length must be 0-63",
+        {"endpoint_name": "e" * 63},
+    ),
+    "endpoint_name pattern": (
+        {"endpoint_name": "churn.endpoint"},
+        "endpoint_name: 'churn.endpoint' must be letters",
+        {"endpoint_name": "churn-endpoint"},
+    ),
+    "description single line": (
+        {"description": "two\nlines"},
+        "description: 'two\\nlines' must be a single line of text",
+        {"description": "one line"},
+    ),
+    "description length": (
+        {"description": "d" * 1025},
+        "description: length must be 0-1024",
+        {"description": "d" * 1024},
+    ),
     "instance_type enum with suggestion": (
         {"shadow_variant": shadow(instance_type="m5.large")},
         "shadow_variant.instance_type: 'm5.large' is not allowed; did you mean 'ml.m5.large'?",
@@ -63,11 +95,31 @@ RULES = {
         "production_variant.instance_type: 'ml.m5.larg' is not allowed; did you mean 'ml.m5.large'?",
         {"production_variant": ModelVariant(variant_name="prod", model_name="m", instance_type="ml.g5.xlarge")},
     ),
-    "instance_count at least 1": ({"shadow_variant": shadow(instance_count=0)}, "shadow_variant.instance_count: must be at least 1, got 0", {"shadow_variant": shadow(instance_count=1)}),
-    "variant_name pattern": ({"shadow_variant": shadow(variant_name="shadow_1")}, "shadow_variant.variant_name: 'shadow_1' must be letters", {"shadow_variant": shadow(variant_name="shadow-1")}),
-    "model_name length": ({"shadow_variant": shadow(model_name="m" * 64)}, "shadow_variant.model_name: length must be 0-63", {"shadow_variant": shadow(model_name="m" * 63)}),
-    "variant names differ": ({"shadow_variant": shadow(variant_name="prod")}, "shadow_variant.variant_name: must differ from production_variant.variant_name", {"shadow_variant": shadow(variant_name="shadow")}),
-    "schedule at most 30 days (duration)": ({"schedule": Schedule(duration=Duration.days(31))}, "schedule.duration: must be more than 0 and at most 30 days", {"schedule": Schedule(duration=Duration.days(30))}),
+    "instance_count at least 1": (
+        {"shadow_variant": shadow(instance_count=0)},
+        "shadow_variant.instance_count: must be at least 1, got 0",
+        {"shadow_variant": shadow(instance_count=1)},
+    ),
+    "variant_name pattern": (
+        {"shadow_variant": shadow(variant_name="shadow_1")},
+        "shadow_variant.variant_name: 'shadow_1' must be letters",
+        {"shadow_variant": shadow(variant_name="shadow-1")},
+    ),
+    "model_name length": (
+        {"shadow_variant": shadow(model_name="m" * 64)},
+        "shadow_variant.model_name: length must be 0-63",
+        {"shadow_variant": shadow(model_name="m" * 63)},
+    ),
+    "variant names differ": (
+        {"shadow_variant": shadow(variant_name="prod")},
+        "shadow_variant.variant_name: must differ from production_variant.variant_name",
+        {"shadow_variant": shadow(variant_name="shadow")},
+    ),
+    "schedule at most 30 days (duration)": (
+        {"schedule": Schedule(duration=Duration.days(31))},
+        "schedule.duration: must be more than 0 and at most 30 days",
+        {"schedule": Schedule(duration=Duration.days(30))},
+    ),
     "schedule at most 30 days (times)": (
         {"schedule": Schedule(start_time=NOW + timedelta(days=1), end_time=NOW + timedelta(days=32))},
         "schedule: must be at most 30 days long",
@@ -78,7 +130,11 @@ RULES = {
         "schedule.end_time: must be after start_time",
         {"schedule": Schedule(start_time=NOW + timedelta(days=1), end_time=NOW + timedelta(days=2))},
     ),
-    "schedule end not in the past": ({"schedule": Schedule(end_time=NOW - timedelta(hours=1))}, "is in the past", {"schedule": Schedule(end_time=NOW + timedelta(days=1))}),
+    "schedule end not in the past": (
+        {"schedule": Schedule(end_time=NOW - timedelta(hours=1))},
+        "is in the past",
+        {"schedule": Schedule(end_time=NOW + timedelta(days=1))},
+    ),
     "schedule end or duration": (
         {"schedule": Schedule(end_time=NOW + timedelta(days=1), duration=Duration.days(1))},
         "schedule: give end_time or duration, not both",
@@ -89,12 +145,28 @@ RULES = {
         "schedule.start_time: must be timezone-aware",
         {"schedule": Schedule(start_time=datetime(2030, 1, 1, tzinfo=timezone.utc))},
     ),
-    "tag prefix aws:": ({"tags": {"aws:team": "x"}}, "tags: key 'aws:team' uses the reserved prefix 'aws:'", {"tags": {"team": "x"}}),
+    "tag prefix aws:": (
+        {"tags": {"aws:team": "x"}},
+        "tags: key 'aws:team' uses the reserved prefix 'aws:'",
+        {"tags": {"team": "x"}},
+    ),
     "tag key length": ({"tags": {"k" * 129: "x"}}, "length must be 1-128", {"tags": {"k" * 128: "x"}}),
     "tag value length": ({"tags": {"team": "v" * 257}}, "length must be 0-256", {"tags": {"team": "v" * 256}}),
-    "tag value pattern": ({"tags": {"team": "a;b"}}, "tags['team'].value: 'a;b' must be pattern", {"tags": {"team": "a b-c_d"}}),
-    "tag count": ({"tags": {f"k{i}": "v" for i in range(49)}}, "tags: at most 48 tags (got 49)", {"tags": {f"k{i}": "v" for i in range(48)}}),
-    "kms_key forms": ({"kms_key": "my-key"}, "kms_key: 'my-key' is not a KMS key id, key ARN, alias name", {"kms_key": "alias/my-key"}),
+    "tag value pattern": (
+        {"tags": {"team": "a;b"}},
+        "tags['team'].value: 'a;b' must be pattern",
+        {"tags": {"team": "a b-c_d"}},
+    ),
+    "tag count": (
+        {"tags": {f"k{i}": "v" for i in range(49)}},
+        "tags: at most 48 tags (got 49)",
+        {"tags": {f"k{i}": "v" for i in range(48)}},
+    ),
+    "kms_key forms": (
+        {"kms_key": "my-key"},
+        "kms_key: 'my-key' is not a KMS key id, key ARN, alias name",
+        {"kms_key": "alias/my-key"},
+    ),
     "capture content type pattern": (
         {"data_capture": DataCapture(json_content_types=["json"])},
         "data_capture.json_content_types[0]: 'json' must be pattern",
@@ -105,8 +177,16 @@ RULES = {
         "data_capture.csv_content_types: must hold 1-10 items (got 11)",
         {"data_capture": DataCapture(csv_content_types=["text/csv"])},
     ),
-    "shadow_action_on_delete type": ({"shadow_action_on_delete": "Remove"}, "shadow_action_on_delete: expected a VariantAction", {"shadow_action_on_delete": VariantAction.RETAIN}),
-    "variant type": ({"shadow_variant": {"variant_name": "s"}}, "shadow_variant: expected a ModelVariant, got dict", {"shadow_variant": SHADOW}),
+    "shadow_action_on_delete type": (
+        {"shadow_action_on_delete": "Remove"},
+        "shadow_action_on_delete: expected a VariantAction",
+        {"shadow_action_on_delete": VariantAction.RETAIN},
+    ),
+    "variant type": (
+        {"shadow_variant": {"variant_name": "s"}},
+        "shadow_variant: expected a ModelVariant, got dict",
+        {"shadow_variant": SHADOW},
+    ),
 }
 
 
@@ -148,7 +228,9 @@ def test_tokens_are_left_to_the_handler(stack) -> None:
         stack,
         endpoint_name=Token.as_string({"Ref": "EndpointName"}),
         sampling_percentage=Token.as_number({"Ref": "Sampling"}),
-        shadow_variant=shadow(instance_type=Token.as_string({"Ref": "InstanceType"}), model_name=Token.as_string({"Ref": "M"})),
+        shadow_variant=shadow(
+            instance_type=Token.as_string({"Ref": "InstanceType"}), model_name=Token.as_string({"Ref": "M"})
+        ),
         tags={"team": Token.as_string({"Ref": "Team"})},
     )
 
@@ -165,7 +247,9 @@ def test_instance_types_come_from_the_service_model() -> None:
 WARNING_CASES = {
     "constructs_pkg:noDataCapture": {"data_capture": None},
     "constructs_pkg:shadowSmallerThanProduction": {
-        "production_variant": ModelVariant(variant_name="prod", model_name="a", instance_type="ml.m5.large", instance_count=4)
+        "production_variant": ModelVariant(
+            variant_name="prod", model_name="a", instance_type="ml.m5.large", instance_count=4
+        )
     },
     "constructs_pkg:longSchedule": {"schedule": Schedule(duration=Duration.days(20))},
     "constructs_pkg:shadowRetainedOnDelete": {"shadow_action_on_delete": VariantAction.RETAIN},
@@ -198,32 +282,73 @@ def test_safe_settings_get_no_warning(warned) -> None:
 # --- properties: what the validator accepts, SageMaker's model accepts --------------------
 
 _name = st.from_regex(r"[a-zA-Z0-9](-?[a-zA-Z0-9]){0,20}", fullmatch=True)
-_maybe_bad_name = st.one_of(_name, st.text(max_size=70))
-_instance_type = st.one_of(st.sampled_from(request_rules.allowed_instance_types()), st.text(max_size=12))
+_one_line = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\x85\u2028\u2029"), max_size=40
+)
+_tag_text = st.from_regex(r"[a-zA-Z0-9_.:/=+\-@ ]{1,20}", fullmatch=True).filter(
+    lambda t: not t.lower().startswith("aws:")
+)
 
 
-def _variant(name_strategy):
+def _variant(name, model_name, instance_type, instance_count):
+    return st.fixed_dictionaries(
+        {"VariantName": name, "ModelName": model_name, "InstanceType": instance_type, "InstanceCount": instance_count}
+    )
+
+
+def _settings(*, name, text, instance_type, count, sampling, tag_text):
+    """CloudFormation properties from strategies for each kind of value."""
     return st.fixed_dictionaries(
         {
-            "VariantName": name_strategy,
-            "ModelName": _maybe_bad_name,
-            "InstanceType": _instance_type,
-            "InstanceCount": st.integers(-2, 20),
+            "EndpointName": name,
+            "RoleArn": st.just("arn:aws:iam::123456789012:role/shadow"),
+            "ProductionVariant": _variant(st.just("prod"), name, instance_type, count),
+            "ShadowVariant": _variant(name.filter(lambda n: n != "prod"), name, instance_type, count),
+            "SamplingPercentage": sampling,
+            "Description": text,
+            "Tags": st.lists(
+                st.fixed_dictionaries({"Key": tag_text, "Value": tag_text}), max_size=3, unique_by=lambda t: t["Key"]
+            ),
         }
     )
 
 
-_properties = st.fixed_dictionaries(
-    {
-        "EndpointName": _maybe_bad_name,
-        "RoleArn": st.just("arn:aws:iam::123456789012:role/shadow"),
-        "ProductionVariant": _variant(_name),
-        "ShadowVariant": _variant(_maybe_bad_name),
-        "SamplingPercentage": st.integers(-5, 120),
-        "Description": st.text(max_size=30),
-        "Tags": st.lists(st.fixed_dictionaries({"Key": st.text(min_size=0, max_size=8), "Value": st.text(max_size=8)}), max_size=3),
-    }
+_instance_types = st.sampled_from(request_rules.allowed_instance_types())
+#: Settings SageMaker accepts: the validator must accept every one of them.
+_valid_properties = _settings(
+    name=_name,
+    text=_one_line,
+    instance_type=_instance_types,
+    count=st.integers(1, 20),
+    sampling=st.integers(1, 100),
+    tag_text=_tag_text,
 )
+#: Anything, valid or not.
+_properties = st.one_of(
+    _valid_properties,
+    _settings(
+        name=st.one_of(_name, st.text(max_size=70)),
+        text=st.text(max_size=30),
+        instance_type=st.one_of(_instance_types, st.text(max_size=12)),
+        count=st.integers(-2, 20),
+        sampling=st.integers(-5, 120),
+        tag_text=st.text(max_size=8),
+    ),
+)
+
+
+def _request_problems(spec) -> list[str]:
+    request = spec.create_request(name="generated-name", now=NOW, owner_tags={"cdk-shadow-test:stack-id": "s"})
+    shape = sagemaker_model().operation_model("CreateInferenceExperiment").input_shape
+    return validate_params(shape, _as_wire(request))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_valid_properties)
+def test_valid_settings_are_accepted_and_make_requests_the_model_accepts(properties) -> None:
+    spec = parse_properties(as_cloudformation_sends(properties))
+    assert request_rules.check_settings(settings_of(spec), now=NOW) == []
+    assert _request_problems(spec) == []
 
 
 _PROPS_ROOTS = {"endpoint_name", "role", "production_variant", "shadow_variant", "sampling_percentage", "schedule"}
@@ -250,8 +375,7 @@ def test_accepted_settings_make_requests_the_model_accepts(properties) -> None:
         return
     values = settings_of(spec)
     problems = request_rules.check_settings(values, now=NOW)
-    request = spec.create_request(name="generated-name", now=NOW, owner_tags={"cdk-shadow-test:stack-id": "s"})
-    model_problems = validate_params(sagemaker_model().operation_model("CreateInferenceExperiment").input_shape, _as_wire(request))
+    model_problems = _request_problems(spec)
     if not problems:
         assert model_problems == []
     else:
