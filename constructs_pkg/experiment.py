@@ -175,8 +175,11 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
                 tags=tags,
             ),
         )
-        # SageMaker must be allowed to use everything before the experiment starts.
-        self.resource.node.add_dependency(self.role)
+        # SageMaker must be allowed to use everything before the experiment starts: wait for the
+        # role's policy (the role itself is already referenced through RoleArn).
+        role_policy = self.role.node.try_find_child("DefaultPolicy")
+        if role_policy is not None:
+            self.resource.node.add_dependency(role_policy)
         self.experiment_arn: str = self.resource.get_att_string("ExperimentArn")
         self.experiment_name: str = self.resource.ref
         CfnOutput(

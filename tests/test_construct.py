@@ -356,3 +356,9 @@ def test_each_extra_experiment_adds_three_resources_and_no_handler_statement() -
     assert handler_statements(four) == handler_statements(one)
     (pass_role,) = [s for s in _statements(four, "ShadowTestProviderHandlerRole") if s["Action"] == "iam:PassRole"]
     assert len(pass_role["Resource"]) == 4
+
+
+def test_experiment_waits_for_its_role_policy(full) -> None:
+    template, _ = full
+    (resource,) = template.find_resources("Custom::ShadowTestExperiment").values()
+    assert any(d.startswith("ShadowRoleDefaultPolicy") for d in resource["DependsOn"])

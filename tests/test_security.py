@@ -532,7 +532,6 @@ def test_a_wildcard_the_user_adds_to_the_construct_role_is_still_reported(varian
 REDUNDANT_ROLE_DEPENDENCY = {
     "AWS::Lambda::Function",
     "AWS::StepFunctions::StateMachine",
-    "Custom::ShadowTestExperiment",
 }
 
 
