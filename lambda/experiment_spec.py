@@ -105,9 +105,7 @@ class ExperimentSpec:
 
     def changes_in_place_only(self, other: ExperimentSpec) -> bool:
         """Whether ``other`` differs from this spec only in what SageMaker updates in place."""
-        in_place = {"description": None, "sampling_percentage": 0, "shadow_action_on_delete": ""}
-        mine, theirs = (_replace_fields(spec, in_place, keep_schedule_start=True) for spec in (self, other))
-        return mine == theirs
+        return _without_in_place_fields(self) == _without_in_place_fields(other)
 
     def shadow_mode_config(self) -> dict[str, Any]:
         return {
@@ -176,12 +174,16 @@ class ExperimentSpec:
         return request
 
 
-def _replace_fields(spec: ExperimentSpec, blanks: dict[str, Any], *, keep_schedule_start: bool) -> ExperimentSpec:
-    schedule = spec.schedule
-    if keep_schedule_start:
-        start = schedule.start_time if schedule else None
-        schedule = ScheduleSpec(start_time=start) if start else None
-    return replace(spec, schedule=schedule, **blanks)
+def _without_in_place_fields(spec: ExperimentSpec) -> ExperimentSpec:
+    """The spec less what changes in place: description, sampling, end time, the delete action."""
+    start = spec.schedule.start_time if spec.schedule else None
+    return replace(
+        spec,
+        description=None,
+        sampling_percentage=0,
+        shadow_action_on_delete="",
+        schedule=ScheduleSpec(start_time=start) if start else None,
+    )
 
 
 def _schedule_request(schedule: ScheduleSpec | None, now: datetime) -> dict[str, datetime]:

@@ -28,6 +28,9 @@ from . import aws, chart, render
 from .verdict import Thresholds, VariantStats, evaluate
 from .window import parse_duration, report_window, series_window, summary_window
 
+#: The thresholds' documented defaults, shown and used by ``report``'s flags.
+_DEFAULTS = Thresholds()
+
 __all__ = ["EXIT_ERROR", "EXIT_NOT_DONE", "EXIT_OK", "EXIT_REFUSED", "main"]
 
 EXIT_OK = 0
@@ -88,23 +91,23 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--latency-ratio",
         type=float,
-        default=1.2,
+        default=_DEFAULTS.latency_ratio,
         metavar="RATIO",
-        help="highest shadow/production p99 latency ratio (default: 1.2)",
+        help=f"highest shadow/production p99 latency ratio (default: {_DEFAULTS.latency_ratio:g})",
     )
     report.add_argument(
         "--error-delta",
         type=float,
-        default=1.0,
+        default=_DEFAULTS.error_delta,
         metavar="PP",
-        help="highest shadow minus production 5XX error rate, in percentage points (default: 1.0)",
+        help=f"highest shadow minus production 5XX error rate, in percentage points (default: {_DEFAULTS.error_delta:g})",
     )
     report.add_argument(
         "--min-invocations",
         type=int,
-        default=100,
+        default=_DEFAULTS.min_invocations,
         metavar="N",
-        help="invocations each variant needs for a verdict (default: 100)",
+        help=f"invocations each variant needs for a verdict (default: {_DEFAULTS.min_invocations})",
     )
 
     commands.add_parser("status", parents=[common], help="show status, schedule, variants and sampling")
