@@ -12,7 +12,8 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from constructs_pkg._acknowledgements import acknowledge_findings
-from constructs_pkg._handler_code import handler_code_dir
+from constructs_pkg._handler_code import handler_asset_dir
+from shadow_test_core import consts
 
 #: Default time between two ``is_complete`` polls: a shadow variant takes minutes to start.
 DEFAULT_QUERY_INTERVAL = Duration.seconds(30)
@@ -24,7 +25,6 @@ DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 _ID = "ShadowTestProvider"
-_ASSET_EXCLUDES = ["__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".ruff_cache", ".pytest_cache"]
 _LAMBDA = iam.ServicePrincipal("lambda.amazonaws.com")
 #: X-Ray's write actions, which X-Ray does not scope by resource.
 _XRAY_WRITE = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
@@ -63,14 +63,14 @@ class ShadowTestProvider(Construct):
         self.encryption_key = encryption_key
         if encryption_key is not None:
             self._allow_logs_to_use(encryption_key)
-        code = lambda_.Code.from_asset(str(handler_code_dir()), exclude=_ASSET_EXCLUDES)
+        code = lambda_.Code.from_asset(str(handler_asset_dir()))
         self._pass_role: iam.PolicyStatement | None = None
         self._passable_roles: set[str] = set()
         self.handler_role = iam.Role(
             self, "HandlerRole", assumed_by=_LAMBDA, description="ShadowTestExperiment custom-resource handler"
         )
-        self.on_event_function = self._function("OnEvent", code, "handler.on_event", Duration.minutes(2))
-        self.is_complete_function = self._function("IsComplete", code, "handler.is_complete", Duration.minutes(2))
+        self.on_event_function = self._function("OnEvent", code, consts.ON_EVENT_ENTRY, Duration.minutes(2))
+        self.is_complete_function = self._function("IsComplete", code, consts.IS_COMPLETE_ENTRY, Duration.minutes(2))
 
         framework_logs = self._log_group("ProviderLogs")
         on_event_role = self._framework_role("FrameworkOnEventRole", framework_logs)
@@ -124,8 +124,8 @@ class ShadowTestProvider(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             # The handler fails with the last status it saw shortly before the framework's timeout.
             environment={
-                "PROVIDER_TOTAL_TIMEOUT_SECONDS": str(int(self.total_timeout.to_seconds())),
-                "PROVIDER_QUERY_INTERVAL_SECONDS": str(int(self.query_interval.to_seconds())),
+                consts.ENV_TOTAL_TIMEOUT: str(int(self.total_timeout.to_seconds())),
+                consts.ENV_QUERY_INTERVAL: str(int(self.query_interval.to_seconds())),
             },
             environment_encryption=self.encryption_key,
             description="ShadowTestExperiment custom resource: SageMaker inference experiments",

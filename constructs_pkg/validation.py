@@ -15,11 +15,11 @@ from aws_cdk import Annotations, Duration, Token
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from constructs_pkg._handler_code import request_rules
 from constructs_pkg.data_capture import DataCapture
 from constructs_pkg.errors import ValidationError
 from constructs_pkg.schedule import Schedule
 from constructs_pkg.variant import ModelVariant, VariantAction
+from shadow_test_core import rules
 
 #: Warning ids, for ``Annotations``/``Validations`` acknowledgements.
 WARN_NO_DATA_CAPTURE = "constructs_pkg:noDataCapture"
@@ -105,7 +105,6 @@ def check_props(construct: Construct, *, shadow_action_on_delete: VariantAction,
     problems = _type_problems(props)
     if problems:
         raise ValidationError(construct.node.path, problems)
-    rules = request_rules()
     values = settings_known_at_synth(**props)
     problems = rules.check_settings(values, now=rules.utc_now())
     if not isinstance(shadow_action_on_delete, VariantAction):

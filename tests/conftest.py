@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAMBDA_DIR = ROOT / "lambda"
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # Never reach a real AWS account: dummy credentials, and no profile from the developer's machine.
@@ -22,10 +20,6 @@ for _name, _value in {
 }.items():
     os.environ[_name] = _value
 os.environ.pop("AWS_PROFILE", None)
-# The handler's modules are top-level in the Lambda runtime; import them the same way.
-# Bytecode would change the asset's hash between runs, so none is written for them.
-sys.dont_write_bytecode = True
-sys.path.insert(0, str(LAMBDA_DIR))
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import handler
+from shadow_test_core import handler
 
 CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
 MISSING_PHYSICAL_ID_MARKER = "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID"
@@ -83,7 +83,9 @@ class Outcome:
 
 @dataclass
 class ProviderDriver:
-    stack_id: str = "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"
+    stack_id: str = (
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"
+    )
     max_polls: int = 200
     responses: list[Outcome] = field(default_factory=list)
     clock: SimulatedClock | None = None
@@ -135,7 +137,9 @@ class ProviderDriver:
             physical = event.get("PhysicalResourceId") or CREATE_FAILED_MARKER
             return self._record(event, Outcome("FAILED", physical, reason=str(error)))
         merged = {**sanitized, **result}
-        merged["PhysicalResourceId"] = result.get("PhysicalResourceId") or event.get("PhysicalResourceId") or event["RequestId"]
+        merged["PhysicalResourceId"] = (
+            result.get("PhysicalResourceId") or event.get("PhysicalResourceId") or event["RequestId"]
+        )
         answers: list[bool] = []
         for poll in range(1, self.poll_budget + 1):
             if poll > 1:
@@ -149,15 +153,30 @@ class ProviderDriver:
                 answer = handler.is_complete(copy.deepcopy(merged), None)
             except Exception as error:
                 return self._record(
-                    merged, Outcome("FAILED", merged["PhysicalResourceId"], dict(merged.get("Data") or {}), str(error), poll, answers)
+                    merged,
+                    Outcome(
+                        "FAILED",
+                        merged["PhysicalResourceId"],
+                        dict(merged.get("Data") or {}),
+                        str(error),
+                        poll,
+                        answers,
+                    ),
                 )
             answers.append(bool(answer.get("IsComplete")))
             if answer.get("IsComplete"):
                 data = {**(merged.get("Data") or {}), **(answer.get("Data") or {})}
-                return self._record(merged, Outcome("SUCCESS", merged["PhysicalResourceId"], data, polls=poll, answers=answers))
+                return self._record(
+                    merged, Outcome("SUCCESS", merged["PhysicalResourceId"], data, polls=poll, answers=answers)
+                )
             assert not answer.get("Data"), "the framework refuses Data unless IsComplete"
         timed_out = Outcome(
-            "FAILED", merged["PhysicalResourceId"], dict(merged.get("Data") or {}), "Operation timed out", self.poll_budget, answers
+            "FAILED",
+            merged["PhysicalResourceId"],
+            dict(merged.get("Data") or {}),
+            "Operation timed out",
+            self.poll_budget,
+            answers,
         )
         return self._record(merged, timed_out)
 

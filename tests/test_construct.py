@@ -66,13 +66,25 @@ def test_custom_resource_receives_every_setting(full) -> None:
             "ServiceToken": Match.any_value(),
             "EndpointName": "churn-endpoint",
             "RoleArn": {"Fn::GetAtt": [Match.string_like_regexp("ShadowRole"), "Arn"]},
-            "ProductionVariant": {"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1},
-            "ShadowVariant": {"VariantName": "shadow", "ModelName": "Model-B", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+            "ProductionVariant": {
+                "VariantName": "prod",
+                "ModelName": "model-a",
+                "InstanceType": "ml.m5.large",
+                "InstanceCount": 1,
+            },
+            "ShadowVariant": {
+                "VariantName": "shadow",
+                "ModelName": "Model-B",
+                "InstanceType": "ml.c5.xlarge",
+                "InstanceCount": 2,
+            },
             "SamplingPercentage": 40,
             "Description": "B shadows A",
             "KmsKey": {"Fn::GetAtt": [Match.string_like_regexp("Key"), "Arn"]},
             "DataCapture": {
-                "Destination": {"Fn::Join": ["", ["s3://", {"Ref": Match.string_like_regexp("ShadowCaptureBucket")}, "/capture"]]},
+                "Destination": {
+                    "Fn::Join": ["", ["s3://", {"Ref": Match.string_like_regexp("ShadowCaptureBucket")}, "/capture"]]
+                },
                 "JsonContentTypes": ["application/json"],
             },
             "Schedule": {"DurationSeconds": 259200},
@@ -109,7 +121,10 @@ def test_experiment_role_is_scoped_to_the_endpoint_and_models(full) -> None:
     endpoint = statements["ManageShadowVariantOnEndpoint"]
     assert endpoint["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint"]
     assert endpoint["Resource"] == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sagemaker:us-east-1:123456789012:endpoint/churn-endpoint"]]
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":sagemaker:us-east-1:123456789012:endpoint/churn-endpoint"],
+        ]
     }
     models = json.dumps(statements["DescribeVariantModels"]["Resource"])
     # SageMaker writes names lower-case in ARNs.
@@ -178,7 +193,9 @@ def test_capture_bucket_is_private_encrypted_versioned_and_retained(full) -> Non
                     },
                     "VersioningConfiguration": {"Status": "Enabled"},
                     "BucketEncryption": {
-                        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                        "ServerSideEncryptionConfiguration": [
+                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        ]
                     },
                 }
             ),
@@ -200,8 +217,13 @@ def test_capture_bucket_is_private_encrypted_versioned_and_retained(full) -> Non
 
 def test_provider_uses_the_newest_python_and_has_retained_logs(full) -> None:
     template, _ = full
-    functions = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": Match.string_like_regexp("^handler\\.")}})
-    assert {f["Properties"]["Handler"] for f in functions.values()} == {"handler.on_event", "handler.is_complete"}
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": Match.string_like_regexp("^shadow_test_core\\.handler\\.")}}
+    )
+    assert {f["Properties"]["Handler"] for f in functions.values()} == {
+        "shadow_test_core.handler.on_event",
+        "shadow_test_core.handler.is_complete",
+    }
     assert {f["Properties"]["Runtime"] for f in functions.values()} == {"python3.14"}
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
 
@@ -245,8 +267,16 @@ def test_given_role_is_used_and_no_role_is_created() -> None:
             "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             None,
         ),
-        ("1234abcd-12ab-34cd-56ef-1234567890ab", ":kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", None),
-        ("alias/shadow", ":kms:us-east-1:123456789012:key/*", {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/shadow"]}}),
+        (
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            ":kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            None,
+        ),
+        (
+            "alias/shadow",
+            ":kms:us-east-1:123456789012:key/*",
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/shadow"]}},
+        ),
         (
             "arn:aws:kms:us-east-1:123456789012:alias/shadow",
             ":kms:us-east-1:123456789012:key/*",
@@ -279,7 +309,9 @@ def test_capture_bucket_uses_the_capture_key_and_can_be_destroyed_on_request() -
                 {
                     "BucketEncryption": {
                         "ServerSideEncryptionConfiguration": [
-                            Match.object_like({"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})})
+                            Match.object_like(
+                                {"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})}
+                            )
                         ]
                     }
                 }

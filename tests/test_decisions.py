@@ -17,8 +17,8 @@ from botocore.validate import ParamValidator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import decisions
-from decisions import (
+from shadow_test_core import decisions
+from shadow_test_core.decisions import (
     DELETES_REPLACED,
     REPLACES_CREATED,
     REPLACES_NAME,
@@ -28,7 +28,7 @@ from decisions import (
     Plan,
     Request,
 )
-from experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, generated_name, parse_properties
+from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, generated_name, parse_properties
 from tests.provider_driver import CREATE_FAILED_MARKER, MISSING_PHYSICAL_ID_MARKER, as_cloudformation_sends
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -39,13 +39,33 @@ ROLE = "arn:aws:iam::123456789012:role/shadow-runner"
 PROPS: dict[str, Any] = {
     "EndpointName": ENDPOINT,
     "RoleArn": ROLE,
-    "ProductionVariant": {"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1},
-    "ShadowVariant": {"VariantName": "shadow", "ModelName": "model-b", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+    "ProductionVariant": {
+        "VariantName": "prod",
+        "ModelName": "model-a",
+        "InstanceType": "ml.m5.large",
+        "InstanceCount": 1,
+    },
+    "ShadowVariant": {
+        "VariantName": "shadow",
+        "ModelName": "model-b",
+        "InstanceType": "ml.c5.xlarge",
+        "InstanceCount": 2,
+    },
     "SamplingPercentage": 40,
     "ShadowActionOnDelete": "Remove",
 }
 #: None (no experiment) and the eight statuses of botocore's model.
-STATUSES: list[str | None] = [None, "Creating", "Created", "Updating", "Starting", "Running", "Stopping", "Completed", "Cancelled"]
+STATUSES: list[str | None] = [
+    None,
+    "Creating",
+    "Created",
+    "Updating",
+    "Starting",
+    "Running",
+    "Stopping",
+    "Completed",
+    "Cancelled",
+]
 TRANSITIONING = ["Creating", "Updating", "Starting", "Stopping"]
 ENDED = ["Completed", "Cancelled"]
 OLD_NAME = generated_name(stack_id=STACK, logical_id=LOGICAL, request_id="create-request")
@@ -137,7 +157,9 @@ def assert_waits(plan: Plan) -> None:
 
 @pytest.mark.parametrize("fixed_name", [None, FIXED])
 def test_plan_create_names_the_experiment_and_calls_nothing(fixed_name: str | None) -> None:
-    plan = decisions.plan_create(request("Create", physical_id=None, new=spec(ExperimentName=fixed_name) if fixed_name else None))
+    plan = decisions.plan_create(
+        request("Create", physical_id=None, new=spec(ExperimentName=fixed_name) if fixed_name else None)
+    )
     assert plan.physical_id == (fixed_name or NEW_NAME)
     assert (plan.calls, plan.complete, plan.failure, plan.state) == ((), False, None, {})
 
@@ -169,14 +191,18 @@ CREATE_POLL = {
 @pytest.mark.parametrize("status", STATUSES)
 def test_create_poll(status: str | None, owned: bool) -> None:
     target = described(status, owned, reason="Insufficient capacity")
-    plan = decisions.plan_completion(request("Create", physical_id=NEW_NAME), target and replace(target, name=NEW_NAME), None, NOW)
+    plan = decisions.plan_completion(
+        request("Create", physical_id=NEW_NAME), target and replace(target, name=NEW_NAME), None, NOW
+    )
     assert_valid_calls(plan)
     expected = CREATE_POLL[status] if owned or status is None else "foreign"
     if expected == "create":
         assert operations(plan) == ["CreateInferenceExperiment"] and plan.failure is None and not plan.complete
         params = plan.calls[0].params
         assert params["Name"] == NEW_NAME
-        assert {OWNER_STACK_TAG: STACK, OWNER_RESOURCE_TAG: LOGICAL}.items() <= {t["Key"]: t["Value"] for t in params["Tags"]}.items()
+        assert {OWNER_STACK_TAG: STACK, OWNER_RESOURCE_TAG: LOGICAL}.items() <= {
+            t["Key"]: t["Value"] for t in params["Tags"]
+        }.items()
     elif expected == "wait":
         assert_waits(plan)
     elif expected == "complete":
@@ -189,7 +215,9 @@ def test_create_poll(status: str | None, owned: bool) -> None:
         assert plan.calls == () and "this stack did not" in (plan.failure or "")
 
 
-@pytest.mark.parametrize(("start", "complete"), [(timedelta(days=2), True), (timedelta(0), False), (-timedelta(minutes=5), False)])
+@pytest.mark.parametrize(
+    ("start", "complete"), [(timedelta(days=2), True), (timedelta(0), False), (-timedelta(minutes=5), False)]
+)
 def test_created_is_ready_only_while_its_start_is_ahead(start: timedelta, complete: bool) -> None:
     target = experiment("Created", name=NEW_NAME, start_time=NOW + start)
     plan = decisions.plan_completion(request("Create", physical_id=NEW_NAME), target, None, NOW)
@@ -266,7 +294,8 @@ def test_update_plan(kind: str, status: str | None, owned: bool) -> None:
         if expected == "stop+replace":
             (stop,) = plan.calls
             assert stop == Call(
-                "StopInferenceExperiment", {"Name": physical_id, "ModelVariantActions": {"prod": "Retain", "shadow": "Remove"}}
+                "StopInferenceExperiment",
+                {"Name": physical_id, "ModelVariantActions": {"prod": "Retain", "shadow": "Remove"}},
             )
         else:
             assert plan.calls == ()
@@ -336,7 +365,10 @@ def test_delete_poll(status: str | None, owned: bool, action: str) -> None:
         (OLD_NAME, True),
         (generated_name(stack_id=STACK, logical_id=LOGICAL, request_id="any other request"), True),
         (generated_name(stack_id=STACK, logical_id="OtherResource", request_id="create-request"), False),
-        (generated_name(stack_id=STACK.replace("ShadowStack", "OtherStack"), logical_id=LOGICAL, request_id="x"), False),
+        (
+            generated_name(stack_id=STACK.replace("ShadowStack", "OtherStack"), logical_id=LOGICAL, request_id="x"),
+            False,
+        ),
         (CREATE_FAILED_MARKER, False),
         (MISSING_PHYSICAL_ID_MARKER, False),
         ("5a1b2c3d-0000-1111-2222-333344445555", False),  # a Create's request id: the framework's default
@@ -400,7 +432,11 @@ def test_a_create_poll_never_updates() -> None:
         ({"Description": "x"}, {}, True),
         ({}, {"description": None}, False),  # unknown is not different
         ({}, {"sampling": None}, False),
-        ({"Schedule": {"DurationSeconds": 3600}}, {"start_time": NOW, "end_time": NOW + timedelta(seconds=3630)}, False),
+        (
+            {"Schedule": {"DurationSeconds": 3600}},
+            {"start_time": NOW, "end_time": NOW + timedelta(seconds=3630)},
+            False,
+        ),
         ({"Schedule": {"DurationSeconds": 3600}}, {"start_time": NOW, "end_time": NOW + timedelta(hours=2)}, True),
         ({"Schedule": {"DurationSeconds": 3600}}, {"start_time": NOW}, False),  # end unknown
     ],
@@ -441,7 +477,10 @@ def test_replacement_poll_clears_the_previous_experiment_first(status: str, owne
         assert_waits(plan)
     elif expected == "stop":
         assert plan.calls == (
-            Call("StopInferenceExperiment", {"Name": OLD_NAME, "ModelVariantActions": {"prod": "Retain", "shadow": "Remove"}}),
+            Call(
+                "StopInferenceExperiment",
+                {"Name": OLD_NAME, "ModelVariantActions": {"prod": "Retain", "shadow": "Remove"}},
+            ),
         )
     elif deletes and owned:
         assert plan.calls == (Call("DeleteInferenceExperiment", {"Name": OLD_NAME}),)
@@ -482,7 +521,9 @@ def test_same_name_replacement_poll(status: str, owned: bool) -> None:
 @pytest.mark.parametrize("status", TRANSITIONING)
 def test_past_the_deadline_a_wait_becomes_a_failure_naming_the_last_status(request_type: str, status: str) -> None:
     target = experiment(status, reason="provisioning shadow variant")
-    waiting = request(request_type, old=spec() if request_type == "Update" else None, deadline=NOW + timedelta(seconds=1))
+    waiting = request(
+        request_type, old=spec() if request_type == "Update" else None, deadline=NOW + timedelta(seconds=1)
+    )
     assert_waits(decisions.plan_completion(waiting, target, None, NOW))
     late = replace(waiting, deadline=NOW)
     plan = decisions.plan_completion(late, target, None, NOW)
@@ -502,9 +543,13 @@ def test_past_the_deadline_waiting_for_the_replaced_experiment_names_it() -> Non
 
 
 def test_the_deadline_never_overrides_completion_or_a_failure() -> None:
-    done = decisions.plan_completion(request("Create", physical_id=NEW_NAME, deadline=NOW), experiment("Running", name=NEW_NAME), None, NOW)
+    done = decisions.plan_completion(
+        request("Create", physical_id=NEW_NAME, deadline=NOW), experiment("Running", name=NEW_NAME), None, NOW
+    )
     assert done.complete
-    failed = decisions.plan_completion(request("Create", physical_id=NEW_NAME, deadline=NOW), experiment("Cancelled", name=NEW_NAME), None, NOW)
+    failed = decisions.plan_completion(
+        request("Create", physical_id=NEW_NAME, deadline=NOW), experiment("Cancelled", name=NEW_NAME), None, NOW
+    )
     assert "ended Cancelled" in (failed.failure or "")
 
 
@@ -523,9 +568,15 @@ def test_deadline(started: str | None, total: float | None, interval: float, exp
 
 
 def test_started_at_is_carried_in_state_not_data() -> None:
-    assert STARTED_AT not in decisions.plan_completion(
-        request("Create", physical_id=NEW_NAME, state={STARTED_AT: NOW.isoformat()}), experiment("Running", name=NEW_NAME), None, NOW
-    ).data
+    assert (
+        STARTED_AT
+        not in decisions.plan_completion(
+            request("Create", physical_id=NEW_NAME, state={STARTED_AT: NOW.isoformat()}),
+            experiment("Running", name=NEW_NAME),
+            None,
+            NOW,
+        ).data
+    )
 
 
 # --- refusals ----------------------------------------------------------------------------------
@@ -533,14 +584,24 @@ def test_started_at_is_carried_in_state_not_data() -> None:
 
 def test_create_refused_adopts_what_this_resource_made() -> None:
     plan = decisions.plan_create_refused(
-        request("Create", physical_id=NEW_NAME), NEW_NAME, "ResourceInUse", "already exists", experiment("Creating", name=NEW_NAME), None
+        request("Create", physical_id=NEW_NAME),
+        NEW_NAME,
+        "ResourceInUse",
+        "already exists",
+        experiment("Creating", name=NEW_NAME),
+        None,
     )
     assert (plan.physical_id, plan.failure, plan.calls) == (NEW_NAME, None, ())
 
 
 def test_create_refused_under_a_name_someone_else_holds() -> None:
     plan = decisions.plan_create_refused(
-        request("Create"), FIXED, "ResourceInUse", "already exists", experiment("Running", name=FIXED, owned=False), None
+        request("Create"),
+        FIXED,
+        "ResourceInUse",
+        "already exists",
+        experiment("Running", name=FIXED, owned=False),
+        None,
     )
     assert "experiment_name 'churn-shadow' is already used" in (plan.failure or "")
 
@@ -551,23 +612,37 @@ def test_create_refused_under_a_name_someone_else_holds() -> None:
 def test_create_refused_by_the_endpoints_active_experiment(status: str, owned: bool, polling: bool) -> None:
     blocker = experiment(status, name="blocker", owned=owned)
     plan = decisions.plan_create_refused(
-        request("Create", physical_id=NEW_NAME), NEW_NAME, "ResourceInUse", "endpoint busy", None, blocker, polling=polling
+        request("Create", physical_id=NEW_NAME),
+        NEW_NAME,
+        "ResourceInUse",
+        "endpoint busy",
+        None,
+        blocker,
+        polling=polling,
     )
     assert_valid_calls(plan)
     if owned and not polling:
         # Cleared out of the way first (then deleted: CloudFormation does not know it).
         assert plan.failure is None and plan.physical_id == NEW_NAME
-        assert plan.state == {REPLACES_NAME: "blocker", REPLACES_CREATED: blocker.creation_time, DELETES_REPLACED: "true"}
+        assert plan.state == {
+            REPLACES_NAME: "blocker",
+            REPLACES_CREATED: blocker.creation_time,
+            DELETES_REPLACED: "true",
+        }
         assert operations(plan) == (["StopInferenceExperiment"] if status in ("Created", "Running") else [])
     else:
         assert f"already has an active inference experiment 'blocker' (status {status}" in (plan.failure or "")
         assert "nothing was created" in (plan.failure or "") and "endpoint busy" in (plan.failure or "")
-        owner = "created by resource Shadow of stack ShadowStack" if owned else "created by resource Theirs of stack Other"
+        owner = (
+            "created by resource Shadow of stack ShadowStack" if owned else "created by resource Theirs of stack Other"
+        )
         assert owner in (plan.failure or "")
 
 
 def test_create_refused_without_a_blocker_passes_sagemakers_words_on() -> None:
-    plan = decisions.plan_create_refused(request("Create"), NEW_NAME, "ValidationException", "Variant 'shadow' already exists", None, None)
+    plan = decisions.plan_create_refused(
+        request("Create"), NEW_NAME, "ValidationException", "Variant 'shadow' already exists", None, None
+    )
     assert "SageMaker said: ValidationException: Variant 'shadow' already exists" in (plan.failure or "")
 
 
@@ -575,7 +650,10 @@ def test_create_refused_without_a_blocker_passes_sagemakers_words_on() -> None:
     ("message", "expected"),
     [
         (f"User: x is not authorized to perform: iam:PassRole on resource: {ROLE}", f"grant iam:PassRole on {ROLE}"),
-        ("User: x is not authorized to perform: sagemaker:CreateInferenceExperiment", "needs sagemaker:CreateInferenceExperiment"),
+        (
+            "User: x is not authorized to perform: sagemaker:CreateInferenceExperiment",
+            "needs sagemaker:CreateInferenceExperiment",
+        ),
     ],
 )
 def test_access_denied_names_the_permission(message: str, expected: str) -> None:
@@ -606,7 +684,9 @@ REFUSED = {
 def test_call_refused(operation: str, status: str | None, polling: bool) -> None:
     update = request("Update", new=spec(SamplingPercentage=75), old=spec())
     call = Call(operation, {"Name": OLD_NAME})
-    plan = decisions.plan_call_refused(update, call, "ConflictException", "busy", described(status), NOW, polling=polling)
+    plan = decisions.plan_call_refused(
+        update, call, "ConflictException", "busy", described(status), NOW, polling=polling
+    )
     expected = REFUSED[operation][status]
     if expected == "replace" and polling:
         expected = "carry on" if status == "Stopping" else "fail"
@@ -639,14 +719,24 @@ def test_a_refused_call_denied_names_the_permission() -> None:
     late=st.booleans(),
 )
 def test_plans_are_well_formed(
-    request_type: str, kind: str, status: str | None, owned: bool, previous_status: str | None, previous_owned: bool, late: bool
+    request_type: str,
+    kind: str,
+    status: str | None,
+    owned: bool,
+    previous_status: str | None,
+    previous_owned: bool,
+    late: bool,
 ) -> None:
     """Whatever SageMaker reports: a plan is never both done and failed, its calls are valid, and
     nothing is ever stopped, updated or deleted that this stack did not create."""
     new, old, physical_id, _ = KINDS[kind]
     target = described(status, owned, name=physical_id)
     previous = described(previous_status, previous_owned, name="previous-one")
-    state = {REPLACES_NAME: "previous-one", REPLACES_CREATED: ""} if previous is not None and request_type != "Delete" else {}
+    state = (
+        {REPLACES_NAME: "previous-one", REPLACES_CREATED: ""}
+        if previous is not None and request_type != "Delete"
+        else {}
+    )
     the_request = request(
         request_type,
         physical_id=physical_id,

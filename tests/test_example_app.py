@@ -40,7 +40,11 @@ def test_example_has_models_endpoint_and_one_experiment(template) -> None:
     assert types.count("AWS::SageMaker::EndpointConfig") == 1
     assert types.count("AWS::SageMaker::Endpoint") == 1
     assert types.count("Custom::ShadowTestExperiment") == 1
-    assert any(o["Value"] == {"Fn::GetAtt": [k, "ExperimentArn"]} for o in template["Outputs"].values() for k in template["Resources"])
+    assert any(
+        o["Value"] == {"Fn::GetAtt": [k, "ExperimentArn"]}
+        for o in template["Outputs"].values()
+        for k in template["Resources"]
+    )
 
 
 def test_synthesis_is_deterministic_across_processes(template, root) -> None:

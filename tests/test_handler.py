@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-import handler
+from shadow_test_core import handler
 from tests.provider_driver import CREATE_FAILED_MARKER, RESPONSE_URL, ProviderDriver
 from tests.sagemaker_standin import SageMakerStandIn
 
@@ -17,8 +17,18 @@ ENDPOINT = "churn-endpoint"
 PROPS = {
     "EndpointName": ENDPOINT,
     "RoleArn": "arn:aws:iam::123456789012:role/shadow-runner",
-    "ProductionVariant": {"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1},
-    "ShadowVariant": {"VariantName": "shadow", "ModelName": "model-b", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+    "ProductionVariant": {
+        "VariantName": "prod",
+        "ModelName": "model-a",
+        "InstanceType": "ml.m5.large",
+        "InstanceCount": 1,
+    },
+    "ShadowVariant": {
+        "VariantName": "shadow",
+        "ModelName": "model-b",
+        "InstanceType": "ml.c5.xlarge",
+        "InstanceCount": 2,
+    },
     "SamplingPercentage": 40,
     "ShadowActionOnDelete": "Remove",
     "Tags": [{"Key": "team", "Value": "churn"}],
@@ -36,7 +46,8 @@ def props(**changes) -> dict:
 def standin(monkeypatch):
     with SageMakerStandIn() as server:
         server.add_endpoint(
-            ENDPOINT, [{"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1}]
+            ENDPOINT,
+            [{"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1}],
         )
         monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
         monkeypatch.setenv("SAGEMAKER_MAX_ATTEMPTS", "4")
@@ -72,7 +83,11 @@ def test_create_waits_until_running_and_answers_arn_and_name(standin, driver) ->
         "InstanceCount": 2,
     }
     tags = {t["Key"]: t["Value"] for t in request["Tags"]}
-    assert tags == {"team": "churn", "cdk-shadow-test:stack-id": driver.stack_id, "cdk-shadow-test:logical-id": "Shadow"}
+    assert tags == {
+        "team": "churn",
+        "cdk-shadow-test:stack-id": driver.stack_id,
+        "cdk-shadow-test:logical-id": "Shadow",
+    }
     assert "shadow" in standin.endpoint_variants(ENDPOINT)
 
 
@@ -159,7 +174,10 @@ def test_changing_only_the_delete_action_calls_no_mutating_api(standin, driver) 
     outcome = driver.update("Shadow", created.physical_id, props(ShadowActionOnDelete="Retain"), PROPS)
     assert outcome.status == "SUCCESS" and outcome.physical_id == created.physical_id
     assert {op for op, _ in standin.calls} <= {
-        "CreateInferenceExperiment", "DescribeInferenceExperiment", "ListTags", "DescribeEndpoint"
+        "CreateInferenceExperiment",
+        "DescribeInferenceExperiment",
+        "ListTags",
+        "DescribeEndpoint",
     }
 
 
@@ -216,7 +234,9 @@ def _end_out_of_band(standin: SageMakerStandIn, name: str) -> None:
         ("Promote", {"prod": "Remove", "shadow": "Promote"}, ["shadow"]),
     ],
 )
-def test_delete_stops_with_the_configured_action_then_deletes(standin, driver, action, expected_actions, variants_after) -> None:
+def test_delete_stops_with_the_configured_action_then_deletes(
+    standin, driver, action, expected_actions, variants_after
+) -> None:
     settings = props(ShadowActionOnDelete=action)
     created = driver.create("Shadow", settings)
     outcome = driver.delete("Shadow", created.physical_id, settings)
@@ -229,7 +249,10 @@ def test_delete_stops_with_the_configured_action_then_deletes(standin, driver, a
     assert sorted(standin.endpoint_variants(ENDPOINT)) == variants_after
 
 
-@pytest.mark.parametrize("physical_id", ["never-created", CREATE_FAILED_MARKER, "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID"])
+@pytest.mark.parametrize(
+    "physical_id",
+    ["never-created", CREATE_FAILED_MARKER, "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID"],
+)
 def test_delete_of_something_not_ours_succeeds_without_touching_anything(standin, driver, physical_id) -> None:
     outcome = driver.delete("Shadow", physical_id, PROPS)
     assert outcome.status == "SUCCESS"
@@ -240,7 +263,10 @@ def test_foreign_experiment_under_our_fixed_name_is_neither_adopted_nor_deleted(
     other = ProviderDriver(stack_id="arn:aws:cloudformation:us-east-1:123456789012:stack/Other/0000")
     theirs = other.create("Theirs", props(ExperimentName="shared-name"))
     assert theirs.status == "SUCCESS"
-    standin.add_endpoint("second-endpoint", [{"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1}])
+    standin.add_endpoint(
+        "second-endpoint",
+        [{"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1}],
+    )
     ours = driver.create("Shadow", props(ExperimentName="shared-name", EndpointName="second-endpoint"))
     assert ours.status == "FAILED" and "did not create" in ours.reason
     assert driver.delete("Shadow", "shared-name", PROPS).status == "SUCCESS"

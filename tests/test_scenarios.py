@@ -25,9 +25,9 @@ import botocore.retries.standard
 import pytest
 from botocore.config import Config
 
-import handler
-import request_rules
-from experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
+from shadow_test_core import handler
+from shadow_test_core import rules as request_rules
+from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
 from tests.provider_driver import (
     CREATE_FAILED_MARKER,
     RESPONSE_LIMIT_BYTES,
@@ -44,7 +44,12 @@ PROPS: dict[str, Any] = {
     "EndpointName": ENDPOINT,
     "RoleArn": ROLE_ARN,
     "ProductionVariant": PRODUCTION,
-    "ShadowVariant": {"VariantName": "shadow", "ModelName": "model-b", "InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+    "ShadowVariant": {
+        "VariantName": "shadow",
+        "ModelName": "model-b",
+        "InstanceType": "ml.c5.xlarge",
+        "InstanceCount": 2,
+    },
     "SamplingPercentage": 40,
     "ShadowActionOnDelete": "Remove",
     "Tags": [{"Key": "team", "Value": "churn"}],
@@ -53,7 +58,9 @@ OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/OtherStack/99
 MAX_ATTEMPTS = 4  # per SageMaker call, the first included
 TOTAL_TIMEOUT = 45 * 60
 QUERY_INTERVAL = 30
-MUTATING = frozenset({"CreateInferenceExperiment", "UpdateInferenceExperiment", "StopInferenceExperiment", "DeleteInferenceExperiment"})
+MUTATING = frozenset(
+    {"CreateInferenceExperiment", "UpdateInferenceExperiment", "StopInferenceExperiment", "DeleteInferenceExperiment"}
+)
 
 
 def props(**changes: Any) -> dict[str, Any]:
@@ -189,7 +196,11 @@ class Bed:
             touched = [op for op, params in self.standin.calls if op in MUTATING and params.get("Name") == name]
             assert touched in ([], ["CreateInferenceExperiment"]), f"foreign experiment {name} was touched: {touched}"
         for endpoint, original in self.endpoints.items():
-            active = [r for r in experiments.values() if r["EndpointName"] == endpoint and r["Status"] not in TERMINAL_STATUSES]
+            active = [
+                r
+                for r in experiments.values()
+                if r["EndpointName"] == endpoint and r["Status"] not in TERMINAL_STATUSES
+            ]
             if active or endpoint in self.actions:
                 continue
             config = self.standin.endpoint_config(endpoint)
@@ -315,7 +326,11 @@ def test_06_endpoint_running_a_foreign_experiment_fails_naming_it(bed: Bed, tagg
     assert failed.status == "FAILED"
     assert "'someone-elses-test'" in failed.reason and "status Running" in failed.reason
     assert f"endpoint {ENDPOINT!r} already has an active inference experiment" in failed.reason
-    owner = "created by resource Theirs of stack OtherStack" if tagged_by_other_stack else "not created by a ShadowTestExperiment"
+    owner = (
+        "created by resource Theirs of stack OtherStack"
+        if tagged_by_other_stack
+        else "not created by a ShadowTestExperiment"
+    )
     assert owner in failed.reason
     assert "nothing was created" in failed.reason
     assert len(bed.standin.calls_of("CreateInferenceExperiment")) == creates_before + 1  # refused
@@ -497,7 +512,9 @@ def _log_records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 def test_14_delete_of_an_experiment_deleted_out_of_band(bed: Bed) -> None:
     created = _ok(bed.driver.create("Shadow", PROPS))
     client = bed.client()
-    client.stop_inference_experiment(Name=created.physical_id, ModelVariantActions={"prod": "Retain", "shadow": "Remove"})
+    client.stop_inference_experiment(
+        Name=created.physical_id, ModelVariantActions={"prod": "Retain", "shadow": "Remove"}
+    )
     while bed.describe(created.physical_id) != "Completed":
         pass
     client.delete_inference_experiment(Name=created.physical_id)
@@ -566,7 +583,9 @@ def test_15_transient_faults_on_every_call_type_are_retried(bed: Bed, operation:
 
 def test_16_a_throttled_describe_in_is_complete_is_not_complete_yet(bed: Bed) -> None:
     throttle_all_attempts = lambda poll: (  # noqa: E731
-        bed.standin.inject("throttle", operation="DescribeInferenceExperiment", count=MAX_ATTEMPTS) if poll == 2 else None
+        bed.standin.inject("throttle", operation="DescribeInferenceExperiment", count=MAX_ATTEMPTS)
+        if poll == 2
+        else None
     )
     bed.driver.on_poll = throttle_all_attempts
     created = _ok(bed.driver.create("Shadow", PROPS))
@@ -625,7 +644,10 @@ def test_18_stuck_through_the_rollback_too_fails_the_delete_naming_it_then_a_ret
     failed = bed.driver.create("Shadow", PROPS)
     rollback = bed.driver.delete("Shadow", failed.physical_id, PROPS)
     assert rollback.status == "FAILED"
-    assert f"inference experiment {failed.physical_id} was still Starting at the provider's total timeout" in rollback.reason
+    assert (
+        f"inference experiment {failed.physical_id} was still Starting at the provider's total timeout"
+        in rollback.reason
+    )
     assert failed.physical_id in bed.standin.experiments  # not forgotten: the stack still has the resource
     # SageMaker gives up on it; the operator continues the rollback (CloudFormation retries the Delete).
     bed.standin.reset_faults()
@@ -655,7 +677,9 @@ def test_18_replacement_stuck_in_starting_is_cleared_by_the_update_rollback(bed:
 
 # --- 19-20: what goes back to CloudFormation and into the logs ------------------------------------
 
-LONG_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/" + "S" * 128 + "/5a1b2c3d-0000-1111-2222-333344445555"
+LONG_STACK = (
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/" + "S" * 128 + "/5a1b2c3d-0000-1111-2222-333344445555"
+)
 LONG_LOGICAL_ID = "L" * 255
 
 
@@ -729,7 +753,9 @@ def _concurrently(work: list[Any]) -> list[Any]:
     return results
 
 
-def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Time runs 100 times faster than in Lambda for botocore's backoff and for the query interval
     (30 s -> 0.3 s between polls); the poll budget is the framework's (1 + 45 min / 30 s)."""
     monkeypatch.delenv("SAGEMAKER_MAX_ATTEMPTS")  # the handler's own default: 8 attempts per call
@@ -764,9 +790,7 @@ def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_lim
         assert owners == ids  # one each: nothing duplicated
         bed.assert_nothing_lost()
 
-        deleted = _concurrently(
-            [lambda i=i: drivers[i].delete(i, stack.resources[i], settings[i]) for i in ids]
-        )
+        deleted = _concurrently([lambda i=i: drivers[i].delete(i, stack.resources[i], settings[i]) for i in ids])
         assert [getattr(o, "status", o) for o in deleted] == ["SUCCESS"] * LOAD_SIZE, [
             getattr(o, "reason", o) for o in deleted if getattr(o, "status", None) != "SUCCESS"
         ]

@@ -279,7 +279,7 @@ def _newest_python() -> str:
 def test_handlers_run_on_the_newest_python_that_aws_cdk_lib_offers(minimal: Any) -> None:
     assert HANDLER_RUNTIME.name == _newest_python()
     functions = [r for r in minimal.template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    handlers = [f for f in functions if f["Properties"]["Handler"].startswith("handler.")]
+    handlers = [f for f in functions if f["Properties"]["Handler"].startswith("shadow_test_core.handler.")]
     assert len(handlers) == 2 and {f["Properties"]["Runtime"] for f in handlers} == {_newest_python()}
 
 
@@ -312,7 +312,7 @@ def test_example_encrypts_the_provider_logs_with_its_key(example: Any) -> None:
 
 
 def _handler_module() -> ast.Module:
-    return ast.parse((ROOT / "lambda" / "handler.py").read_text())
+    return ast.parse((ROOT / "lambda" / "shadow_test_core" / "handler.py").read_text())
 
 
 def test_handler_prints_only_through_its_json_logger() -> None:
@@ -325,7 +325,7 @@ def test_handler_prints_only_through_its_json_logger() -> None:
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"
     ]
     assert printers == ["_log"]
-    for module in (ROOT / "lambda").glob("*.py"):
+    for module in (ROOT / "lambda" / "shadow_test_core").glob("*.py"):
         source = module.read_text()
         assert "import logging" not in source and "getLogger" not in source, module
         if module.name != "handler.py":
@@ -365,7 +365,7 @@ def test_handler_never_logs_the_event_itself() -> None:
 
 
 def test_handler_log_line_holds_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
-    import handler
+    from shadow_test_core import handler
 
     secret_url = "https://cloudformation-custom-resource-response.s3.amazonaws.com/x?X-Amz-Signature=SECRET"
     event = {
@@ -590,4 +590,6 @@ def _find(scope: Construct, path: str) -> Construct:
 
 def test_security_doc_and_readme_tables_match_the_catalog() -> None:
     for document, names in security_doc.DOCUMENTS.items():
-        assert security_doc.stale_tables(document.read_text(), names) == [], f"{document}: run .venv/bin/python .ci/security_doc.py"
+        assert security_doc.stale_tables(document.read_text(), names) == [], (
+            f"{document}: run .venv/bin/python .ci/security_doc.py"
+        )

@@ -11,9 +11,9 @@ from aws_cdk.assertions import Annotations, Match
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import request_rules
 from constructs_pkg import DataCapture, ModelVariant, Schedule, ShadowTestExperiment, ValidationError, VariantAction
-from experiment_spec import InvalidProperties, parse_properties, settings_of
+from shadow_test_core import rules as request_rules
+from shadow_test_core.experiment_spec import InvalidProperties, parse_properties, settings_of
 from tests.provider_driver import as_cloudformation_sends
 from tests.sagemaker_standin import sagemaker_model, validate_params
 

@@ -37,7 +37,9 @@ def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path
     site = Path(
         subprocess.run(
             [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     )
     # Dependencies come from the test environment (a plain path: its editable checkout is not
@@ -53,6 +55,9 @@ def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path
     assert package.startswith(str(site))
     template = json.loads((workdir / "cdk.out" / "FromWheel.template.json").read_text())
     assert any(r["Type"] == "Custom::ShadowTestExperiment" for r in template["Resources"].values())
-    assets = [p for p in (workdir / "cdk.out").glob("asset.*") if (p / "handler.py").is_file()]
-    assert assets and not list(assets[0].glob("**/__pycache__"))
-    assert {p.name for p in assets[0].iterdir()} >= {"handler.py", "decisions.py", "request_rules.py"}
+    assets = [p for p in (workdir / "cdk.out").glob("asset.*") if (p / "shadow_test_core" / "handler.py").is_file()]
+    assert len(assets) == 1
+    # Only the core package's modules: no bytecode, no stray files.
+    shipped = {p.relative_to(assets[0]).as_posix() for p in assets[0].rglob("*") if p.is_file()}
+    assert shipped and all(name.startswith("shadow_test_core/") and name.endswith(".py") for name in shipped)
+    assert "shadow_test_core/handler.py" in shipped

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, ExperimentSpec, generated_name, is_generated_name
+from .experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, ExperimentSpec, generated_name, is_generated_name
 
 ACTIVE = frozenset({"Created", "Running"})
 TRANSITIONING = frozenset({"Creating", "Starting", "Updating", "Stopping"})

@@ -34,10 +34,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import decisions
-from decisions import Call, Experiment, Plan, Request
-from experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, InvalidProperties, parse_properties, validated_spec
-from request_rules import utc_now
+from . import decisions
+from .decisions import Call, Experiment, Plan, Request
+from .experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, InvalidProperties, parse_properties, validated_spec
+from .rules import utc_now
 
 _THROTTLING = frozenset(
     {"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import request_rules
+from . import rules as request_rules
 
 #: Tag keys that mark an experiment as created by one resource of one stack.
 OWNER_STACK_TAG = "cdk-shadow-test:stack-id"
