@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import boto3
 
+from shadow_test_core.statuses import ENDED
+
 from .verdict import VariantStats
 from .window import QueryWindow
 
@@ -35,7 +37,7 @@ __all__ = [
     "wait_until_stopped",
 ]
 
-TERMINAL_STATUSES = frozenset({"Completed", "Cancelled"})
+TERMINAL_STATUSES = ENDED
 """Experiment statuses after which nothing changes any more."""
 
 _INVOCATION_NAMESPACE = "AWS/SageMaker"

@@ -28,11 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, ExperimentSpec, generated_name, is_generated_name
-
-ACTIVE = frozenset({"Created", "Running"})
-TRANSITIONING = frozenset({"Creating", "Starting", "Updating", "Stopping"})
-ENDED = frozenset({"Completed", "Cancelled"})
-STATUSES = ACTIVE | TRANSITIONING | ENDED
+from .statuses import ACTIVE, ENDED, TRANSITIONING
 
 #: Keys of the state ``on_event`` hands ``is_complete`` (:attr:`Plan.state`). The handler returns
 #: it as an extra top-level field, which the Provider framework passes through to ``is_complete``
