@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ecr as ecr
@@ -21,9 +20,11 @@ from constructs_pkg.provider import ShadowTestProvider
 from constructs_pkg.schedule import Schedule
 from constructs_pkg.validation import check_props
 from constructs_pkg.variant import ModelVariant, VariantAction
+from shadow_test_core import settings
+from shadow_test_core.consts import RESOURCE_TYPE
+from shadow_test_core.experiment_spec import DEPLOY_TIME_CHECKS
 
 _SAGEMAKER = iam.ServicePrincipal("sagemaker.amazonaws.com")
-_RESOURCE_TYPE = "Custom::ShadowTestExperiment"
 
 
 class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
@@ -99,21 +100,10 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         capture_access_logs_bucket: s3.IBucket | None = None,
         capture_access_logs_prefix: str | None = None,
     ) -> None:
+        # The props that hold settings, by name: settings.SETTINGS says where each value goes.
+        props = {name: value for name, value in locals().items() if name in settings.PROP_ROOTS}
         super().__init__(scope, id)
-        check_props(
-            self,
-            endpoint_name=endpoint_name,
-            production_variant=production_variant,
-            shadow_variant=shadow_variant,
-            sampling_percentage=sampling_percentage,
-            experiment_name=experiment_name,
-            description=description,
-            kms_key=kms_key,
-            data_capture=data_capture,
-            schedule=schedule,
-            shadow_action_on_delete=shadow_action_on_delete,
-            tags=tags,
-        )
+        values, deferred = check_props(self, props)
         self.endpoint_name = endpoint_name
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
@@ -158,22 +148,13 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
             self,
             "Resource",
             service_token=provider.service_token,
-            resource_type=_RESOURCE_TYPE,
-            properties=_resource_properties(
-                endpoint_name=endpoint_name,
-                role_arn=self.role.role_arn,
-                production_variant=production_variant,
-                shadow_variant=shadow_variant,
-                sampling_percentage=sampling_percentage,
-                experiment_name=experiment_name,
-                description=description,
-                kms_key=_key_reference(kms_key),
-                capture_destination=capture_destination,
-                data_capture=data_capture,
-                schedule=schedule,
-                shadow_action_on_delete=shadow_action_on_delete,
-                tags=tags,
-            ),
+            resource_type=RESOURCE_TYPE,
+            properties={
+                **settings.to_properties(
+                    {**values, "role": self.role.role_arn, "data_capture.destination": capture_destination}
+                ),
+                DEPLOY_TIME_CHECKS: deferred,
+            },
         )
         # SageMaker must be allowed to use everything before the experiment starts: wait for the
         # role's policy (the role itself is already referenced through RoleArn).
@@ -309,63 +290,3 @@ def _grant_key_use(
         key_arn = stack.format_arn(service="kms", resource="key", resource_name=key)
         statement = iam.PolicyStatement(sid=sid, actions=list(actions), resources=[key_arn])
     role.add_to_principal_policy(statement)
-
-
-def _variant_properties(variant: ModelVariant) -> dict[str, Any]:
-    return {
-        "VariantName": variant.variant_name,
-        "ModelName": variant.model_name,
-        "InstanceType": variant.instance_type,
-        "InstanceCount": variant.instance_count,
-    }
-
-
-def _resource_properties(
-    *,
-    endpoint_name: str,
-    role_arn: str,
-    production_variant: ModelVariant,
-    shadow_variant: ModelVariant,
-    sampling_percentage: int,
-    experiment_name: str | None,
-    description: str | None,
-    kms_key: str | None,
-    capture_destination: str | None,
-    data_capture: DataCapture | None,
-    schedule: Schedule | None,
-    shadow_action_on_delete: VariantAction,
-    tags: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The custom resource's properties; the handler parses them back (as strings)."""
-    properties: dict[str, Any] = {
-        "EndpointName": endpoint_name,
-        "RoleArn": role_arn,
-        "ProductionVariant": _variant_properties(production_variant),
-        "ShadowVariant": _variant_properties(shadow_variant),
-        "SamplingPercentage": sampling_percentage,
-        "ShadowActionOnDelete": shadow_action_on_delete.value,
-    }
-    optional = {"ExperimentName": experiment_name, "Description": description, "KmsKey": kms_key}
-    properties.update({k: v for k, v in optional.items() if v is not None})
-    if data_capture is not None and capture_destination is not None:
-        capture: dict[str, Any] = {"Destination": capture_destination}
-        if data_capture.kms_key is not None:
-            capture["KmsKey"] = data_capture.kms_key.key_arn
-        if data_capture.json_content_types:
-            capture["JsonContentTypes"] = list(data_capture.json_content_types)
-        if data_capture.csv_content_types:
-            capture["CsvContentTypes"] = list(data_capture.csv_content_types)
-        properties["DataCapture"] = capture
-    if schedule is not None:
-        timing: dict[str, Any] = {}
-        if schedule.start_time is not None:
-            timing["StartTime"] = schedule.start_time.isoformat()
-        if schedule.end_time is not None:
-            timing["EndTime"] = schedule.end_time.isoformat()
-        if schedule.duration is not None:
-            timing["DurationSeconds"] = int(schedule.duration.to_seconds())
-        if timing:
-            properties["Schedule"] = timing
-    if tags:
-        properties["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-    return properties

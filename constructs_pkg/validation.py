@@ -1,25 +1,25 @@
 """Synth-time checks of ``ShadowTestExperiment`` props: errors all at once, warnings for risks.
 
-The rules themselves live in the handler's ``request_rules`` module (derived from botocore's
-``sagemaker`` model), so ``cdk synth`` and the deploy-time handler apply exactly the same ones.
-Values that are tokens are unknown here and left to the handler.
+Each setting's value is read from the props by its path in the core's ``settings`` table, and
+checked by the core's ``rules`` (derived from botocore's ``sagemaker`` model): the handler applies
+the same rules at deploy to what is a token here, and to nothing else.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from aws_cdk import Annotations, Duration, Token
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from constructs_pkg.data_capture import DataCapture
 from constructs_pkg.errors import ValidationError
 from constructs_pkg.schedule import Schedule
 from constructs_pkg.variant import ModelVariant, VariantAction
-from shadow_test_core import rules
+from shadow_test_core import rules, settings
 
 #: Warning ids, for ``Annotations``/``Validations`` acknowledgements.
 WARN_NO_DATA_CAPTURE = "constructs_pkg:noDataCapture"
@@ -34,90 +34,91 @@ def _known(value: Any) -> bool:
     """Whether a value is known at synth (tokens resolve only at deploy)."""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return not Token.is_unresolved(value)
+    if isinstance(value, list):
+        return all(_known(item) for item in value)
+    if isinstance(value, Mapping):
+        return all(_known(k) and _known(v) for k, v in value.items())
     return value is not None
 
 
-def _known_list(items: Sequence[str] | None) -> list[str] | None:
-    if items is None:
-        return None
-    return [item for item in items if _known(item)]
+def _plain(value: Any) -> Any:
+    """A prop's value as the settings hold it: ARNs for roles and keys, seconds for durations."""
+    # Interfaces of jsii do not support isinstance: a role is what has a role ARN.
+    if hasattr(value, "role_arn"):
+        return value.role_arn
+    if hasattr(value, "key_arn"):
+        return value.key_arn
+    if isinstance(value, Duration):
+        seconds = value.to_seconds()
+        return seconds if Token.is_unresolved(seconds) else timedelta(seconds=seconds)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return value
 
 
-def _seconds(duration: Duration | None) -> timedelta | None:
-    if duration is None:
-        return None
-    seconds = duration.to_seconds()
-    return None if Token.is_unresolved(seconds) else timedelta(seconds=seconds)
+def _prop_value(props: Mapping[str, Any], prop: str) -> Any:
+    """``props["data_capture"].kms_key`` for ``data_capture.kms_key``; None when a step is unset."""
+    root, *attributes = prop.split(".")
+    value = props.get(root)
+    for attribute in attributes:
+        value = getattr(value, attribute, None)
+    return value
 
 
-def settings_known_at_synth(
-    *,
-    endpoint_name: str,
-    production_variant: ModelVariant,
-    shadow_variant: ModelVariant,
-    sampling_percentage: int,
-    experiment_name: str | None,
-    description: str | None,
-    kms_key: kms.IKey | str | None,
-    data_capture: DataCapture | None,
-    schedule: Schedule | None,
-    tags: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The props as prop-path values for ``request_rules.check_settings``, tokens left out."""
-    values: dict[str, Any] = {
-        "endpoint_name": endpoint_name,
-        "sampling_percentage": sampling_percentage,
-        "experiment_name": experiment_name,
-        "description": description,
-        "kms_key": kms_key if isinstance(kms_key, str) else None,
-        "data_capture": data_capture is not None,
-    }
-    for prop, variant in (("production_variant", production_variant), ("shadow_variant", shadow_variant)):
-        for attribute in ("variant_name", "model_name", "instance_type", "instance_count"):
-            values[f"{prop}.{attribute}"] = getattr(variant, attribute)
-    if data_capture is not None:
-        values["data_capture.json_content_types"] = _known_list(data_capture.json_content_types)
-        values["data_capture.csv_content_types"] = _known_list(data_capture.csv_content_types)
-    if schedule is not None:
-        values["schedule.start_time"] = schedule.start_time
-        values["schedule.end_time"] = schedule.end_time
-        values["schedule.duration"] = _seconds(schedule.duration)
-    if tags:
-        values["tags"] = {k: v for k, v in tags.items() if _known(k) and _known(v)}
-    return {k: v for k, v in values.items() if _known(v)}
+def setting_values(props: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting's value from the construct's props, by prop path (tokens included)."""
+    values = {}
+    for setting in settings.SETTINGS:
+        value = _plain(_prop_value(props, setting.prop))
+        if value is not None:
+            values[setting.prop] = value
+    return values
 
 
 def _type_problems(props: Mapping[str, Any]) -> list[str]:
     """Props of the wrong Python type, which the model-derived rules cannot name well."""
+    expected: dict[str, tuple[type, str]] = {
+        "production_variant": (ModelVariant, "a ModelVariant"),
+        "shadow_variant": (ModelVariant, "a ModelVariant"),
+        "data_capture": (DataCapture, "a DataCapture"),
+        "schedule": (Schedule, "a Schedule"),
+        "shadow_action_on_delete": (VariantAction, "a VariantAction (PROMOTE, RETAIN or REMOVE)"),
+    }
     problems = []
+    for prop, (kind, words) in expected.items():
+        value = props.get(prop)
+        if value is not None and not isinstance(value, kind):
+            problems.append(f"{prop}: expected {words}, got {type(value).__name__} {value!r}")
     for prop in ("production_variant", "shadow_variant"):
-        if not isinstance(props[prop], ModelVariant):
-            problems.append(f"{prop}: expected a ModelVariant, got {type(props[prop]).__name__}")
-    if props["data_capture"] is not None and not isinstance(props["data_capture"], DataCapture):
-        problems.append(f"data_capture: expected a DataCapture, got {type(props['data_capture']).__name__}")
-    if props["schedule"] is not None and not isinstance(props["schedule"], Schedule):
-        problems.append(f"schedule: expected a Schedule, got {type(props['schedule']).__name__}")
+        if props.get(prop) is None:
+            problems.append(f"{prop}: is required")
     return problems
 
 
-def check_props(construct: Construct, *, shadow_action_on_delete: VariantAction, **props: Any) -> None:
-    """Raise :class:`ValidationError` listing every invalid prop; warn about risky ones."""
+def check_props(construct: Construct, props: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Check the props; return every setting's value and the props left to the handler (tokens).
+
+    Raises :class:`ValidationError` listing every invalid prop; warns about risky ones.
+    """
     problems = _type_problems(props)
     if problems:
         raise ValidationError(construct.node.path, problems)
-    values = settings_known_at_synth(**props)
-    problems = rules.check_settings(values, now=rules.utc_now())
-    if not isinstance(shadow_action_on_delete, VariantAction):
-        problems.append(
-            "shadow_action_on_delete: expected a VariantAction (PROMOTE, RETAIN or REMOVE), "
-            f"got {shadow_action_on_delete!r}"
-        )
+    values = setting_values(props)
+    known = {prop: value for prop, value in values.items() if _known(value)}
+    deferred = sorted(prop for prop in values if prop not in known)
+    known["data_capture"] = props.get("data_capture") is not None
+    problems = rules.check_settings(known, now=rules.utc_now())
     if problems:
         raise ValidationError(construct.node.path, problems)
-    _warn_about_risks(construct, values, shadow_action_on_delete)
+    _warn_about_risks(construct, known, props.get("shadow_action_on_delete"))
+    return values, deferred
 
 
-def _warn_about_risks(construct: Construct, values: Mapping[str, Any], action: VariantAction) -> None:
+def _warn_about_risks(construct: Construct, values: Mapping[str, Any], action: VariantAction | None) -> None:
     annotations = Annotations.of(construct)
     if not values.get("data_capture"):
         annotations.add_warning_v2(

@@ -23,11 +23,14 @@ then cleans up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import settings
 from .experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, ExperimentSpec, generated_name, is_generated_name
+from .settings import Setting
 from .statuses import ACTIVE, ENDED, TRANSITIONING
 
 #: Keys of the state ``on_event`` hands ``is_complete`` (:attr:`Plan.state`). The handler returns
@@ -58,13 +61,13 @@ class Experiment:
     arn: str
     status: str
     endpoint_name: str
-    owned: bool
+    #: Whether the request's resource created it (see :func:`recognise`).
+    owned: bool = False
     status_reason: str | None = None
     creation_time: str | None = None
     start_time: datetime | None = None
-    end_time: datetime | None = None
-    sampling_percentage: int | None = None
-    description: str | None = None
+    #: The experiment's settings as prop-path values (see ``settings.from_properties``).
+    described: Mapping[str, Any] = field(default_factory=dict)
     source_variant: str | None = None
     shadow_variant: str | None = None
     owner_stack_id: str | None = None
@@ -120,6 +123,14 @@ class Plan:
         return REPLACES_NAME in self.state or any(c.operation == "CreateInferenceExperiment" for c in self.calls)
 
 
+def recognise(request: Request, experiment: Experiment | None) -> Experiment | None:
+    """``experiment`` with ``owned`` set: its owner tags name this request's stack and resource."""
+    if experiment is None:
+        return None
+    owned = experiment.owner_stack_id == request.stack_id and experiment.owner_logical_id == request.logical_id
+    return replace(experiment, owned=owned)
+
+
 def deadline(
     started_at: str | None, total_timeout_seconds: float | None, query_interval_seconds: float
 ) -> datetime | None:
@@ -163,17 +174,6 @@ def _foreign_name_failure(name: str) -> str:
     )
 
 
-def _owner_words(experiment: Experiment) -> str:
-    if experiment.owner_stack_id and experiment.owner_logical_id:
-        stack = (
-            experiment.owner_stack_id.split("/")[1]
-            if experiment.owner_stack_id.count("/") >= 2
-            else experiment.owner_stack_id
-        )
-        return f", created by resource {experiment.owner_logical_id} of stack {stack}"
-    return ", not created by a ShadowTestExperiment"
-
-
 def is_ours(request: Request) -> bool:
     """Whether the physical id can name an experiment this resource made.
 
@@ -191,20 +191,6 @@ def is_ours(request: Request) -> bool:
     )
 
 
-def access_denied_failure(operation: str, message: str, role_arn: str) -> str:
-    """Name the permission the handler's role lacks, and for ``iam:PassRole`` the role concerned."""
-    if "iam:PassRole" in message:
-        return (
-            f"SageMaker {operation} was denied because the custom resource's handler may not pass the "
-            f"experiment's role {role_arn} to SageMaker: grant iam:PassRole on {role_arn} (condition "
-            f"iam:PassedToService = sagemaker.amazonaws.com) to the handler's role. AWS said: {message}"
-        )
-    return (
-        f"SageMaker {operation} was denied: the custom resource's handler needs sagemaker:{operation} "
-        f"on this resource. AWS said: {message}"
-    )
-
-
 # --- on_event ------------------------------------------------------------------------------
 
 
@@ -219,91 +205,6 @@ def plan_create(request: Request) -> Plan:
     return Plan(physical_id=request.target_name(), reason="create it on the first poll")
 
 
-def plan_create_refused(
-    request: Request,
-    name: str,
-    code: str,
-    message: str,
-    target: Experiment | None,
-    blocker: Experiment | None,
-    *,
-    polling: bool = False,
-) -> Plan:
-    """``CreateInferenceExperiment`` failed (or its answer was lost): adopt, clear the way, or explain.
-
-    ``target`` is the experiment described under ``name`` afterwards; ``blocker`` an active
-    experiment found on the endpoint. ``polling`` when called from ``is_complete``, which can
-    carry nothing to a later poll.
-    """
-    endpoint = request.spec.endpoint_name
-    if target is not None:
-        if target.owned:
-            return Plan(physical_id=name, reason="adopt: an earlier attempt of this request created it")
-        return Plan(failure=_foreign_name_failure(name), reason="name taken")
-    if code == "AccessDeniedException":
-        return Plan(
-            failure=access_denied_failure("CreateInferenceExperiment", message, request.spec.role_arn), reason="denied"
-        )
-    said = f"SageMaker said: {code}: {message}"
-    if blocker is None:
-        return Plan(
-            failure=f"SageMaker refused to create inference experiment {name!r} on endpoint {endpoint!r}. {said}",
-            reason="refused",
-        )
-    leftover = blocker.owned and blocker.name != request.physical_id
-    if leftover and not polling:
-        # An experiment this very resource made in an earlier, failed attempt (its failure
-        # answer could not hand CloudFormation the name): clear it out of the way, then create.
-        state = {REPLACES_NAME: blocker.name, REPLACES_CREATED: blocker.creation_time or "", DELETES_REPLACED: "true"}
-        calls = (_withdraw_call(blocker, request.spec),) if blocker.status in ACTIVE else ()
-        return Plan(calls=calls, physical_id=name, state=state, reason="clear a leftover of this resource first")
-    return Plan(
-        failure=(
-            f"endpoint {endpoint!r} already has an active inference experiment {blocker.name!r} "
-            f"(status {blocker.status}{_owner_words(blocker)}); SageMaker allows one per endpoint, so "
-            f"nothing was created. Stop that experiment or shadow another endpoint. {said}"
-        ),
-        reason="endpoint busy",
-    )
-
-
-def plan_call_refused(
-    request: Request,
-    call: Call,
-    code: str,
-    message: str,
-    after: Experiment | None,
-    now: datetime,
-    *,
-    polling: bool = False,
-) -> Plan:
-    """SageMaker refused a stop, update or delete; ``after`` is the experiment described again.
-
-    A refusal that the experiment's state explains (already stopping, already gone, still in a
-    transition) is no failure: the next poll looks again. A plan with neither ``failure`` nor
-    ``physical_id`` means "carry on"; one with a ``physical_id`` replaces the plan refused (an
-    in-place update of an experiment that ended meanwhile becomes a replacement).
-    """
-    operation, name = call.operation, call.params.get("Name")
-    if code == "AccessDeniedException":
-        return Plan(failure=access_denied_failure(operation, message, request.spec.role_arn), reason="denied")
-    status = after.status if after is not None else None
-    ended = status is None or status in ENDED or status == "Stopping"
-    if operation == "UpdateInferenceExperiment" and request.request_type == "Update" and ended and not polling:
-        # Its schedule ran out between the describe and the update: replace it after all.
-        return replace(plan_update(request, after, now), reason="ended meanwhile: replace it")
-    if operation == "StopInferenceExperiment" and (status is None or status == "Stopping" or status in ENDED):
-        return Plan(reason=f"already {status or 'gone'}")
-    if operation == "DeleteInferenceExperiment" and status is None:
-        return Plan(reason="already deleted")
-    if operation in ("StopInferenceExperiment", "UpdateInferenceExperiment") and status in TRANSITIONING:
-        return Plan(reason=f"refused while {status}: look again on the next poll")
-    return Plan(
-        failure=f"SageMaker refused {operation} for inference experiment {name!r} (status {status or 'gone'}): {code}: {message}",
-        reason="refused",
-    )
-
-
 def plan_update(request: Request, current: Experiment | None, now: datetime) -> Plan:
     """Update in place, or start a replacement (finished by :func:`plan_completion`)."""
     assert request.old_spec is not None and request.physical_id is not None
@@ -312,16 +213,15 @@ def plan_update(request: Request, current: Experiment | None, now: datetime) -> 
         current = None  # never update or stop an experiment this stack did not create
     # A stopping experiment is as good as ended: it cannot be updated any more.
     ended = current is None or current.status in ENDED or current.status == "Stopping"
-    if not ended and old == _with_action(new, old.shadow_action_on_delete):
+    changed = [s for s in settings.changed_settings(old.values, new.values) if s.prop != "shadow_action_on_delete"]
+    if not ended and not changed:
         return Plan(physical_id=physical_id, complete=True, reason="nothing SageMaker holds changed")
-    if not ended and old.changes_in_place_only(new):
+    if not ended:
         assert current is not None
-        if current.status in TRANSITIONING:
+        if current.status in TRANSITIONING and not settings.changes_needing_replacement(old.values, new.values, "*"):
             return Plan(physical_id=physical_id, reason=f"update in place once {current.status} is over")
-        params = new.update_request(name=physical_id, started_at=current.start_time, now=now)
-        return Plan(
-            calls=(Call("UpdateInferenceExperiment", params),), physical_id=physical_id, reason="update in place"
-        )
+        if not settings.changes_needing_replacement(old.values, new.values, current.status):
+            return _update_in_place(request, current, changed, now)
     name = new.experiment_name or generated_name(
         stack_id=request.stack_id, logical_id=request.logical_id, request_id=request.request_id
     )
@@ -337,8 +237,28 @@ def plan_update(request: Request, current: Experiment | None, now: datetime) -> 
     return Plan(calls=(_create_call(request, name, now),), physical_id=name, reason="replace")
 
 
-def _with_action(spec: ExperimentSpec, action: str) -> ExperimentSpec:
-    return replace(spec, shadow_action_on_delete=action)
+def _update_in_place(request: Request, current: Experiment, changed: list[Setting], now: datetime) -> Plan:
+    """Tag and update calls that apply ``changed`` to ``current`` without replacing it."""
+    assert request.old_spec is not None
+    calls = list(_tag_calls(current.arn, request.old_spec.tags, request.spec.tags))
+    held = [s for s in changed if s.sent_to_sagemaker and s.kind != settings.TAGS]
+    if held:
+        params = request.spec.update_request(name=current.name, changed=held, started_at=current.start_time, now=now)
+        calls.append(Call("UpdateInferenceExperiment", params))
+    props = ", ".join(s.prop for s in changed)
+    return Plan(calls=tuple(calls), physical_id=current.name, reason=f"update in place: {props}")
+
+
+def _tag_calls(arn: str, old: dict[str, str], new: dict[str, str]) -> list[Call]:
+    """``AddTags`` for new and changed tags, ``DeleteTags`` for removed ones (ownership tags untouched)."""
+    calls = []
+    added = {k: v for k, v in new.items() if old.get(k) != v}
+    removed = sorted(set(old) - set(new) - {OWNER_STACK_TAG, OWNER_RESOURCE_TAG})
+    if added:
+        calls.append(Call("AddTags", {"ResourceArn": arn, "Tags": [{"Key": k, "Value": v} for k, v in added.items()]}))
+    if removed:
+        calls.append(Call("DeleteTags", {"ResourceArn": arn, "TagKeys": removed}))
+    return calls
 
 
 def plan_delete(request: Request, current: Experiment | None) -> Plan:
@@ -365,17 +285,33 @@ def _settled(target: Experiment, now: datetime) -> bool:
     return target.status == "Created" and target.start_time is not None and target.start_time > now
 
 
-def differs(spec: ExperimentSpec, experiment: Experiment, now: datetime) -> bool:
-    """Whether what SageMaker updates in place (sampling, description, end time) differs from ``spec``."""
-    if experiment.sampling_percentage is not None and experiment.sampling_percentage != spec.sampling_percentage:
-        return True
-    if experiment.description is not None and experiment.description != (spec.description or ""):
-        return True
-    if spec.schedule is not None and experiment.end_time is not None:
-        _start, end = spec.schedule.resolve(experiment.start_time or now)
-        if end is not None and abs(end - experiment.end_time) > _END_TIME_TOLERANCE:
-            return True
-    return False
+def pending_updates(spec: ExperimentSpec, experiment: Experiment, now: datetime) -> list[Setting]:
+    """The settings SageMaker could change in place whose described value differs from ``spec``.
+
+    Only values ``spec`` sets are compared (SageMaker fills in defaults of its own), and an end
+    time counts as equal within a minute of the one asked for.
+    """
+    if not experiment.described:
+        return []
+    start, end = spec.schedule(experiment.start_time or now)
+    wanted = {**spec.values, "schedule.start_time": start, "schedule.end_time": end, "schedule.duration": None}
+    if wanted.get("description") is None:
+        wanted["description"] = ""
+    pending = []
+    for setting in settings.SETTINGS:
+        if not setting.sent_to_sagemaker or setting.kind == settings.TAGS:
+            continue
+        if not setting.changes_in_place(experiment.status):
+            continue
+        value, seen = wanted.get(setting.prop), experiment.described.get(setting.prop)
+        if value is None or value == [] or seen is None:
+            continue
+        if isinstance(value, datetime) and isinstance(seen, datetime):
+            if abs(value - seen) > _END_TIME_TOLERANCE:
+                pending.append(setting)
+        elif value != seen:
+            pending.append(setting)
+    return pending
 
 
 def plan_completion(
@@ -415,8 +351,11 @@ def _next_step(request: Request, target: Experiment | None, previous: Experiment
     if not target.owned:
         return Plan(failure=_foreign_name_failure(target.name), reason="name taken")
     if _settled(target, now):
-        if request.request_type == "Update" and differs(request.spec, target, now):
-            params = request.spec.update_request(name=target.name, started_at=target.start_time, now=now)
+        pending = pending_updates(request.spec, target, now) if request.request_type == "Update" else []
+        if pending:
+            params = request.spec.update_request(
+                name=target.name, changed=pending, started_at=target.start_time, now=now
+            )
             return Plan(calls=(Call("UpdateInferenceExperiment", params),), reason="update in place")
         return Plan(complete=True, data=_data(target), reason=target.status)
     if target.status in ENDED:

@@ -15,41 +15,29 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
+
+from . import settings
 
 OPERATION = "CreateInferenceExperiment"
 
 #: SageMaker refuses shadow tests that run longer than this.
 MAX_SCHEDULE = timedelta(days=30)
 
-#: Prop path -> path of the request member it becomes ("[]" steps into a list's member).
+
+def _model_path(member: str) -> str:
+    """A settings member path (``ModelVariants[1].VariantName``) as the walker's (``ModelVariants[].VariantName``)."""
+    return re.sub(r"\[\d+\]", "[]", member)
+
+
+#: Prop path -> path of the request member it becomes (for the settings SageMaker holds).
 PROP_MEMBERS: dict[str, str] = {
-    "endpoint_name": "EndpointName",
-    "experiment_name": "Name",
-    "description": "Description",
-    "role": "RoleArn",
-    "kms_key": "KmsKey",
-    "sampling_percentage": "ShadowModeConfig.ShadowModelVariants[].SamplingPercentage",
-    "data_capture.destination": "DataStorageConfig.Destination",
-    "data_capture.kms_key": "DataStorageConfig.KmsKey",
-    "data_capture.json_content_types": "DataStorageConfig.ContentType.JsonContentTypes",
-    "data_capture.csv_content_types": "DataStorageConfig.ContentType.CsvContentTypes",
-    "tags": "Tags",
+    s.prop: _model_path(s.member) for s in settings.SETTINGS if s.sent_to_sagemaker and s.kind != settings.TAGS
 }
-for _variant in ("production_variant", "shadow_variant"):
-    PROP_MEMBERS.update(
-        {
-            f"{_variant}.variant_name": "ModelVariants[].VariantName",
-            f"{_variant}.model_name": "ModelVariants[].ModelName",
-            f"{_variant}.instance_type": ("ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceType"),
-            f"{_variant}.instance_count": (
-                "ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceCount"
-            ),
-        }
-    )
+PROP_MEMBERS["tags"] = "Tags"
 
 _KMS_KEY_FORMS = (
     re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
@@ -163,14 +151,6 @@ def _suggest(value: str, choices: list[str]) -> str:
     return f"; did you mean {candidates[0]!r}?" if candidates else ""
 
 
-# Minimums SageMaker enforces beyond its model (a 0% shadow or a 0-instance variant is refused).
-_TIGHTER_MINIMUMS = {
-    "sampling_percentage": 1,
-    "production_variant.instance_count": 1,
-    "shadow_variant.instance_count": 1,
-}
-
-
 def _describe_range(low: int | None, high: int | None) -> str:
     if low is not None and high is not None:
         return f"{low}-{high}"
@@ -201,7 +181,9 @@ def _check_scalar(prop: str, value: Any, shape: Any) -> list[str]:
     if shape.type_name in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             return [f"{prop}: expected a whole number (got {value!r})"]
-        low, high = _TIGHTER_MINIMUMS.get(prop, meta.get("min")), meta.get("max")
+        setting = settings.BY_PROP.get(prop)
+        minimum = setting.minimum if setting is not None else None
+        low, high = minimum if minimum is not None else meta.get("min"), meta.get("max")
         if (low is not None and value < low) or (high is not None and value > high):
             return [f"{prop}: must be {_describe_range(low, high)}, got {value}"]
         return []
@@ -270,18 +252,29 @@ def _check_schedule(values: Mapping[str, Any], now: datetime | None) -> list[str
     return problems
 
 
-def check_settings(values: Mapping[str, Any], *, now: datetime | None = None) -> list[str]:
+def check_settings(
+    values: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    only: Collection[str] | None = None,
+    enums: bool = True,
+) -> list[str]:
     """Every problem of a set of shadow-test settings, as ``prop.path: what is wrong`` lines.
 
     ``values`` maps prop paths to plain values; a prop the caller cannot know yet (a CDK token)
     is simply left out. ``schedule.*`` values are ``datetime``/``timedelta``; ``tags`` a dict.
-    ``now`` enables the checks against the clock (an end time in the past).
+    ``now`` enables the checks against the clock (an end time in the past). ``only`` limits the
+    checks of single values to those props (the rules relating settings always run); without
+    ``enums``, values the model lists (instance types) are not checked against that list.
     """
     problems: list[str] = []
     for prop, value in values.items():
         member = PROP_MEMBERS.get(prop)
-        if member and prop != "tags" and value is not None:
-            problems += check_member(prop, value, member)
+        if not member or prop == "tags" or value is None or (only is not None and prop not in only):
+            continue
+        if not enums and getattr(member_shape(member), "enum", None):
+            continue
+        problems += check_member(prop, value, member)
     production, shadow = values.get("production_variant.variant_name"), values.get("shadow_variant.variant_name")
     if production is not None and production == shadow:
         problems.append(
@@ -294,7 +287,7 @@ def check_settings(values: Mapping[str, Any], *, now: datetime | None = None) ->
         for kind in ("json_content_types", "csv_content_types"):
             if values.get(f"data_capture.{kind}"):
                 problems.append(f"data_capture.{kind}: content types need data capture to be on")
-    if values.get("tags"):
+    if values.get("tags") and (only is None or "tags" in only):
         problems += _check_tags(values["tags"])
     problems += _check_schedule(values, now)
     return problems
