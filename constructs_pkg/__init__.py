@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "DataCapture": "constructs_pkg.data_capture",
+    "DesiredState": "constructs_pkg.desired_state",
     "ExperimentMonitoringMixin": "constructs_pkg.monitoring",
     "ImportedShadowTestExperiment": "constructs_pkg.monitoring",
     "ModelVariant": "constructs_pkg.variant",
@@ -24,6 +25,7 @@ _EXPORTS = {
 
 __all__ = [
     "DataCapture",
+    "DesiredState",
     "ExperimentMonitoringMixin",
     "ImportedShadowTestExperiment",
     "ModelVariant",
@@ -38,6 +40,7 @@ assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from constructs_pkg.data_capture import DataCapture
+    from constructs_pkg.desired_state import DesiredState
     from constructs_pkg.errors import ValidationError
     from constructs_pkg.experiment import ShadowTestExperiment
     from constructs_pkg.metrics import VariantMetrics

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, RemovalPolicy, Stack, Token
+import jsii
+from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, ITaggable, RemovalPolicy, Stack, TagManager, Token
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,6 +15,8 @@ from constructs import Construct
 
 from constructs_pkg._acknowledgements import EXPERIMENT, acknowledge_findings
 from constructs_pkg.data_capture import DataCapture
+from constructs_pkg.desired_state import DesiredState
+from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
 from constructs_pkg.metrics import VariantMetrics
 from constructs_pkg.monitoring import ExperimentMonitoringMixin, import_experiment
 from constructs_pkg.provider import ShadowTestProvider
@@ -27,6 +30,7 @@ from shadow_test_core.experiment_spec import DEPLOY_TIME_CHECKS
 _SAGEMAKER = iam.ServicePrincipal("sagemaker.amazonaws.com")
 
 
+@jsii.implements(ITaggable)
 class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
     """A SageMaker shadow test (``ShadowMode`` inference experiment) on an existing endpoint.
 
@@ -52,8 +56,14 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         key, or a key ARN, key id, alias name or alias ARN. Default: AWS-managed encryption.
     :param data_capture: capture requests and responses to S3. Default: no capture.
     :param schedule: when the test runs. Default: starts at once and runs SageMaker's 7 days.
-    :param shadow_action_on_delete: what happens to the shadow variant when the experiment is
-        deleted. Default: ``VariantAction.REMOVE`` (the endpoint keeps only production).
+    :param shadow_action_on_delete: what happens to the shadow variant when the experiment ends
+        early: when the resource is deleted, or when ``desired_state`` ends it. Default:
+        ``VariantAction.REMOVE`` (the endpoint keeps only production).
+    :param desired_state: bring the experiment to this state at the deploy: ``RUNNING`` starts a
+        scheduled test now; ``COMPLETED`` or ``CANCELLED`` ends it now with
+        ``shadow_action_on_delete``. An ended experiment stays until the resource is deleted, and
+        other changes to it are kept in the template only (a stopped test never restarts).
+        Default: none (the schedule decides).
     :param tags: tags of the experiment. Default: none.
     :param artifact_buckets: buckets holding the models' artifacts, readable by the role.
         Default: none.
@@ -90,6 +100,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         data_capture: DataCapture | None = None,
         schedule: Schedule | None = None,
         shadow_action_on_delete: VariantAction = VariantAction.REMOVE,
+        desired_state: DesiredState | None = None,
         tags: Mapping[str, str] | None = None,
         artifact_buckets: Sequence[s3.IBucket] | None = None,
         ecr_repositories: Sequence[ecr.IRepository] | None = None,
@@ -104,6 +115,8 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         props = {name: value for name, value in locals().items() if name in settings.PROP_ROOTS}
         super().__init__(scope, id)
         values, deferred = check_props(self, props)
+        self._tags = experiment_tag_manager(tags)
+        self.node.add_validation(TagRules(self._tags))
         self.endpoint_name = endpoint_name
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
@@ -151,8 +164,14 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
             resource_type=RESOURCE_TYPE,
             properties={
                 **settings.to_properties(
-                    {**values, "role": self.role.role_arn, "data_capture.destination": capture_destination}
+                    {
+                        **values,
+                        "role": self.role.role_arn,
+                        "data_capture.destination": capture_destination,
+                        "tags": None,
+                    }
                 ),
+                "Tags": rendered_tags_lazy(self.tags),
                 DEPLOY_TIME_CHECKS: deferred,
             },
         )
@@ -171,6 +190,11 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``).
         self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant.variant_name)
         self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant.variant_name)
+
+    @property
+    def tags(self) -> TagManager:
+        """The experiment's tags: the ``tags`` prop and what ``Tags.of(scope)`` adds (the prop wins on a key)."""
+        return self._tags
 
     #: Reference a shadow test created elsewhere (``from_experiment_name(scope, id, experiment_name, *,
     #: endpoint_name, production_variant_name, shadow_variant_name)``), with the same metric,

@@ -16,6 +16,7 @@ from aws_cdk import Annotations, Duration, Token
 from constructs import Construct
 
 from constructs_pkg.data_capture import DataCapture
+from constructs_pkg.desired_state import DesiredState
 from constructs_pkg.errors import ValidationError
 from constructs_pkg.schedule import Schedule
 from constructs_pkg.variant import ModelVariant, VariantAction
@@ -87,6 +88,7 @@ def _type_problems(props: Mapping[str, Any]) -> list[str]:
         "data_capture": (DataCapture, "a DataCapture"),
         "schedule": (Schedule, "a Schedule"),
         "shadow_action_on_delete": (VariantAction, "a VariantAction (PROMOTE, RETAIN or REMOVE)"),
+        "desired_state": (DesiredState, "a DesiredState (RUNNING, COMPLETED or CANCELLED)"),
     }
     problems = []
     for prop, (kind, words) in expected.items():

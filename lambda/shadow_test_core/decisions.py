@@ -214,6 +214,9 @@ def plan_update(request: Request, current: Experiment | None, now: datetime) -> 
     # A stopping experiment is as good as ended: it cannot be updated any more.
     ended = current is None or current.status in ENDED or current.status == "Stopping"
     changed = [s for s in settings.changed_settings(old.values, new.values) if s.prop != "shadow_action_on_delete"]
+    if current is not None and new.desired_state in ENDED and current.status in (*ENDED, "Stopping"):
+        # A stopped test never restarts, so nothing else can apply to it: keep it as it is.
+        return Plan(physical_id=physical_id, reason=f"ended ({current.status}): kept, as desired_state asks")
     if not ended and not changed:
         return Plan(physical_id=physical_id, complete=True, reason="nothing SageMaker holds changed")
     if not ended:
@@ -350,6 +353,9 @@ def _next_step(request: Request, target: Experiment | None, previous: Experiment
         )
     if not target.owned:
         return Plan(failure=_foreign_name_failure(target.name), reason="name taken")
+    desired = _towards_desired_state(request.spec, target, now)
+    if desired is not None:
+        return desired
     if _settled(target, now):
         pending = pending_updates(request.spec, target, now) if request.request_type == "Update" else []
         if pending:
@@ -366,6 +372,24 @@ def _next_step(request: Request, target: Experiment | None, previous: Experiment
             reason="failed: clean up",
         )
     return Plan(reason=f"wait: {target.status}")
+
+
+def _towards_desired_state(spec: ExperimentSpec, target: Experiment, now: datetime) -> Plan | None:
+    """The step towards ``desired_state``; None when it is unset or asks for what the schedule does."""
+    desired = spec.desired_state
+    if desired in ENDED:
+        if target.status in ENDED:
+            return Plan(complete=True, data=_data(target), reason=f"{target.status}, as desired_state asks")
+        if target.status in ACTIVE:
+            stop = spec.stop_request(name=target.name, desired_state=desired)
+            return Plan(calls=(Call("StopInferenceExperiment", stop),), reason=f"end it: desired_state {desired}")
+        return Plan(reason=f"wait: {target.status}")
+    if desired == "Running" and target.status == "Created" and target.start_time and target.start_time > now:
+        _start, end = spec.schedule(now)
+        schedule = {"StartTime": now, **({"EndTime": end} if end else {})}
+        update = {"Name": target.name, "Schedule": schedule}
+        return Plan(calls=(Call("UpdateInferenceExperiment", update),), reason="start it now: desired_state Running")
+    return None
 
 
 def _clear_previous(request: Request, previous: Experiment, same_name: bool) -> Plan | None:

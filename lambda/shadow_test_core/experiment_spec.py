@@ -76,12 +76,18 @@ class ExperimentSpec:
         return str(self["shadow_action_on_delete"])
 
     @property
+    def desired_state(self) -> str | None:
+        return self["desired_state"]
+
+    @property
     def tags(self) -> dict[str, str]:
         return dict(self["tags"] or {})
 
     def schedule(self, now: datetime) -> tuple[datetime | None, datetime | None]:
         """Start and end as SageMaker should get them; a duration counts from the start (or ``now``)."""
         start, end, duration = self["schedule.start_time"], self["schedule.end_time"], self["schedule.duration"]
+        if self.desired_state == "Running" and start is not None and start > now:
+            start = now  # asked to run now, not at its scheduled start
         if duration is None:
             return start, end
         start = start or now
@@ -138,19 +144,21 @@ class ExperimentSpec:
                 request["Schedule"] = schedule
         return request
 
-    def stop_request(self, *, name: str, action: str | None = None) -> dict[str, Any]:
+    def stop_request(self, *, name: str, action: str | None = None, desired_state: str | None = None) -> dict[str, Any]:
         """The ``StopInferenceExperiment`` parameters for the shadow variant's action."""
         action = action or self.shadow_action_on_delete
         production, shadow = self.production_variant_name, self.shadow_variant_name
+        request: dict[str, Any] = {"Name": name}
         if action == "Promote":
             variant = settings.to_request(self.values)["ModelVariants"][1]
             variant["InfrastructureConfig"]["InfrastructureType"] = _REAL_TIME
-            return {
-                "Name": name,
-                "ModelVariantActions": {production: "Remove", shadow: "Promote"},
-                "DesiredModelVariants": [variant],
-            }
-        return {"Name": name, "ModelVariantActions": {production: "Retain", shadow: action}}
+            request["ModelVariantActions"] = {production: "Remove", shadow: "Promote"}
+            request["DesiredModelVariants"] = [variant]
+        else:
+            request["ModelVariantActions"] = {production: "Retain", shadow: action}
+        if desired_state is not None:
+            request["DesiredState"] = desired_state
+        return request
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

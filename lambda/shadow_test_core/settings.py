@@ -44,10 +44,13 @@ NEVER: frozenset[str] = frozenset()
 #: Members of the custom resource's properties that are the construct's, not SageMaker's.
 SCHEDULE_DURATION_MEMBER = "ScheduleDurationSeconds"
 SHADOW_ACTION_MEMBER = "ShadowActionOnDelete"
-CONSTRUCT_MEMBERS = frozenset({SCHEDULE_DURATION_MEMBER, SHADOW_ACTION_MEMBER, "ServiceToken"})
+DESIRED_STATE_MEMBER = "DesiredState"
+CONSTRUCT_MEMBERS = frozenset({SCHEDULE_DURATION_MEMBER, SHADOW_ACTION_MEMBER, DESIRED_STATE_MEMBER, "ServiceToken"})
 
 #: Values of ``shadow_action_on_delete`` (``VariantAction`` in the library).
 SHADOW_ACTIONS = ("Remove", "Retain", "Promote")
+#: Values of ``desired_state`` (``DesiredState`` in the library), as the native resource spells them.
+DESIRED_STATES = ("Running", "Completed", "Cancelled")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +149,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(prop="schedule.end_time", members=("Schedule.EndTime",), kind=TIME, in_place=WHILE_ACTIVE),
     Setting(prop="schedule.duration", members=(SCHEDULE_DURATION_MEMBER,), kind=SECONDS, in_place=WHILE_ACTIVE),
     Setting(prop="shadow_action_on_delete", members=(SHADOW_ACTION_MEMBER,), default="Remove", in_place=ALWAYS),
+    Setting(prop="desired_state", members=(DESIRED_STATE_MEMBER,), in_place=ALWAYS),
     Setting(prop="tags", members=("Tags",), kind=TAGS, in_place=ALWAYS),
 )
 
@@ -292,11 +296,9 @@ def from_properties(properties: Mapping[str, Any]) -> tuple[dict[str, Any], list
     """
     reader = _Reader()
     values = {setting.prop: reader.read(setting, get(properties, setting.member)) for setting in SETTINGS}
-    action = values["shadow_action_on_delete"]
-    if action not in SHADOW_ACTIONS:
-        reader.problems.append(
-            f"shadow_action_on_delete: {action!r} is not allowed (allowed: {', '.join(SHADOW_ACTIONS)})"
-        )
+    for prop, allowed in (("shadow_action_on_delete", SHADOW_ACTIONS), ("desired_state", DESIRED_STATES)):
+        if values[prop] is not None and values[prop] not in allowed:
+            reader.problems.append(f"{prop}: {values[prop]!r} is not allowed (allowed: {', '.join(allowed)})")
     return values, reader.problems
 
 
