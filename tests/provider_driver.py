@@ -9,9 +9,15 @@ that replaced the resource, rolls a failed Create back with a Delete and a faile
 Update whose old and new properties are swapped, and keeps track of the stack's resources.
 
 Time: with a :class:`SimulatedClock` each poll moves the clock on by the query interval instead
-of sleeping, the handler reads that clock (``handler.set_clock``) and the poll budget is the
+of sleeping, the handler reads that clock and the poll budget is the
 framework's: one poll at once, then one per interval until the total timeout. Without a clock,
 ``max_polls`` stands in for the total timeout and ``poll_pause`` (real seconds) for the interval.
+
+The handler gets its SageMaker and its clock as parameters: each driver holds one
+:class:`SageMakerApi` (its own client, like one Lambda container) and hands its clock on.
+
+:func:`properties` builds a resource's properties as the construct does, from prop-path values
+through ``settings.to_properties``.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shadow_test_core import handler
+from shadow_test_core import handler, settings
+from shadow_test_core.rules import utc_now
+from shadow_test_core.sagemaker_api import SageMakerApi, create_client
 
 CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
 MISSING_PHYSICAL_ID_MARKER = "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID"
@@ -35,6 +43,18 @@ RESPONSE_URL = "https://cloudformation-custom-resource-response-useast1.s3.amazo
 RESPONSE_LIMIT_BYTES = 4096
 # The framework appends the user function's log group to an error (a Lambda name has <= 64 characters).
 _LOGS_SUFFIX = "\n\nLogs: /aws/lambda/ShadowStack-ShadowTestProviderIsCompleteE1A2B3C4-AbCdEfGh1234\n"
+
+
+def properties(values: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """The custom resource's properties for prop-path ``values``, as the construct writes them.
+
+    ``changes`` override ``values``; a keyword ``shadow_variant__model_name`` names the prop path
+    ``shadow_variant.model_name``. A value of None leaves the prop out.
+    """
+    merged = {**values, **{key.replace("__", "."): value for key, value in changes.items()}}
+    unknown = set(merged) - set(settings.BY_PROP)
+    assert not unknown, f"not prop paths: {sorted(unknown)}"
+    return settings.to_properties(merged)
 
 
 def as_cloudformation_sends(value: Any) -> Any:
@@ -99,6 +119,18 @@ class ProviderDriver:
     on_poll: Callable[[int], None] | None = None
     #: The stack's resources as CloudFormation knows them: logical id -> physical id.
     resources: dict[str, str] = field(default_factory=dict)
+    #: SageMaker as the handler sees it; by default a client of its own, made on first use (from the
+    #: environment: ``AWS_ENDPOINT_URL_SAGEMAKER``, ``SAGEMAKER_MAX_ATTEMPTS``).
+    api: SageMakerApi | None = None
+
+    def sagemaker(self) -> SageMakerApi:
+        """The driver's SageMaker (one client per driver, like one Lambda container)."""
+        if self.api is None:
+            self.api = SageMakerApi(create_client())
+        return self.api
+
+    def now(self) -> datetime:
+        return self.clock.now() if self.clock is not None else utc_now()
 
     def _event(self, request_type: str, logical_id: str, props: dict[str, Any], **extra: Any) -> dict[str, Any]:
         event = {
@@ -123,7 +155,6 @@ class ProviderDriver:
 
     def send(self, event: dict[str, Any]) -> Outcome:
         """Deliver one event through on_event and is_complete, as the framework does."""
-        handler.set_clock(self.clock.now if self.clock else None)
         if event["RequestType"] == "Delete" and event.get("PhysicalResourceId") == CREATE_FAILED_MARKER:
             # The framework answers this Delete itself, without calling the user's functions.
             return self._record(event, Outcome("SUCCESS", CREATE_FAILED_MARKER))
@@ -132,7 +163,7 @@ class ProviderDriver:
         if self.mask_response_url:
             sanitized["ResponseURL"] = "..."
         try:
-            result = handler.on_event(sanitized, None)
+            result = handler.handle_on_event(sanitized, api=self.sagemaker(), clock=self.now)
         except Exception as error:  # the framework turns any error into FAILED
             physical = event.get("PhysicalResourceId") or CREATE_FAILED_MARKER
             return self._record(event, Outcome("FAILED", physical, reason=str(error)))
@@ -150,7 +181,7 @@ class ProviderDriver:
             if self.on_poll is not None:
                 self.on_poll(poll)
             try:
-                answer = handler.is_complete(copy.deepcopy(merged), None)
+                answer = handler.handle_is_complete(copy.deepcopy(merged), api=self.sagemaker(), clock=self.now)
             except Exception as error:
                 return self._record(
                     merged,

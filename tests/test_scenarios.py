@@ -25,35 +25,39 @@ import botocore.retries.standard
 import pytest
 from botocore.config import Config
 
-from shadow_test_core import handler
 from shadow_test_core import rules as request_rules
 from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
+from shadow_test_core.sagemaker_api import SageMakerApi, create_client
 from tests.provider_driver import (
     CREATE_FAILED_MARKER,
     RESPONSE_LIMIT_BYTES,
     RESPONSE_URL,
     ProviderDriver,
     SimulatedClock,
+    properties,
 )
 from tests.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
 
 ENDPOINT = "churn-endpoint"
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-runner"
 PRODUCTION = {"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1}
-PROPS: dict[str, Any] = {
-    "EndpointName": ENDPOINT,
-    "RoleArn": ROLE_ARN,
-    "ProductionVariant": PRODUCTION,
-    "ShadowVariant": {
-        "VariantName": "shadow",
-        "ModelName": "model-b",
-        "InstanceType": "ml.c5.xlarge",
-        "InstanceCount": 2,
-    },
-    "SamplingPercentage": 40,
-    "ShadowActionOnDelete": "Remove",
-    "Tags": [{"Key": "team", "Value": "churn"}],
+#: The resource's settings as prop-path values (what a user writes in ShadowTestExperiment).
+VALUES: dict[str, Any] = {
+    "endpoint_name": ENDPOINT,
+    "role": ROLE_ARN,
+    "production_variant.variant_name": "prod",
+    "production_variant.model_name": "model-a",
+    "production_variant.instance_type": "ml.m5.large",
+    "production_variant.instance_count": 1,
+    "shadow_variant.variant_name": "shadow",
+    "shadow_variant.model_name": "model-b",
+    "shadow_variant.instance_type": "ml.c5.xlarge",
+    "shadow_variant.instance_count": 2,
+    "sampling_percentage": 40,
+    "shadow_action_on_delete": "Remove",
+    "tags": {"team": "churn"},
 }
+PROPS: dict[str, Any] = properties(VALUES)
 OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/OtherStack/99999999-0000-1111-2222-333344445555"
 MAX_ATTEMPTS = 4  # per SageMaker call, the first included
 TOTAL_TIMEOUT = 45 * 60
@@ -64,13 +68,8 @@ MUTATING = frozenset(
 
 
 def props(**changes: Any) -> dict[str, Any]:
-    result = copy.deepcopy(PROPS)
-    result.update(changes)
-    return result
-
-
-def shadow(**changes: Any) -> dict[str, Any]:
-    return {**PROPS["ShadowVariant"], **changes}
+    """The properties the construct writes for VALUES with ``changes`` (``shadow_variant__model_name=``)."""
+    return properties(VALUES, **changes)
 
 
 def tags_of(record: dict[str, Any]) -> dict[str, str]:
@@ -93,14 +92,11 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def provider_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """What the provider's functions get from their environment, and a fresh client per test."""
+    """What the provider's functions get from their environment (each driver makes its own client)."""
     monkeypatch.setenv("SAGEMAKER_MAX_ATTEMPTS", str(MAX_ATTEMPTS))
     monkeypatch.setenv("PROVIDER_TOTAL_TIMEOUT_SECONDS", str(TOTAL_TIMEOUT))
     monkeypatch.setenv("PROVIDER_QUERY_INTERVAL_SECONDS", str(QUERY_INTERVAL))
-    handler.reset_clients()
     yield
-    handler.set_clock(None)
-    handler.reset_clients()
 
 
 @dataclass
@@ -138,7 +134,7 @@ class Bed:
         """A running experiment that this stack did not create."""
         if tagged_by_other_stack:
             other = ProviderDriver(stack_id=OTHER_STACK, clock=self.clock)
-            assert other.create("Theirs", props(ExperimentName=name, EndpointName=endpoint)).status == "SUCCESS"
+            assert other.create("Theirs", props(experiment_name=name, endpoint_name=endpoint)).status == "SUCCESS"
         else:
             params = {
                 "Name": name,
@@ -244,7 +240,7 @@ def test_01_create_reaches_running(bed: Bed) -> None:
 
 def test_02_create_with_a_future_start_completes_created(bed: Bed) -> None:
     start = bed.clock.now() + timedelta(days=2)
-    settings = props(Schedule={"StartTime": start.isoformat(), "DurationSeconds": 86400})
+    settings = props(schedule__start_time=start, schedule__duration=timedelta(days=1))
     created = _ok(bed.driver.create("Shadow", settings))
     assert bed.standin.experiments[created.physical_id]["Status"] == "Created"
     assert bed.standin.endpoint_variants(ENDPOINT) == ["prod"]  # nothing deployed before the start
@@ -271,7 +267,7 @@ def test_03_create_that_ends_cancelled_is_deleted_and_fails_with_status_reason(b
 def test_04_rollback_delete_of_a_marker_or_request_id_makes_no_call(bed: Bed, physical_id: str) -> None:
     # A Create that failed in on_event (invalid properties) answers the marker, whose Delete the
     # framework answers itself; a Create answered without a physical id gets the request id.
-    failed = bed.driver.create("Shadow", props(SamplingPercentage=0))
+    failed = bed.driver.create("Shadow", props(sampling_percentage=0))
     assert failed.status == "FAILED" and failed.physical_id == CREATE_FAILED_MARKER
     calls_before = len(bed.standin.calls)
     rollback_id = CREATE_FAILED_MARKER if physical_id == "marker" else str(uuid.uuid4())
@@ -341,9 +337,9 @@ def test_06_endpoint_running_a_foreign_experiment_fails_naming_it(bed: Bed, tagg
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"EndpointName": "no-such-endpoint"}, "endpoint_name: SageMaker endpoint 'no-such-endpoint' does not exist"),
+        ({"endpoint_name": "no-such-endpoint"}, "endpoint_name: SageMaker endpoint 'no-such-endpoint' does not exist"),
         (
-            {"ProductionVariant": {**PRODUCTION, "VariantName": "primary"}},
+            {"production_variant__variant_name": "primary"},
             "endpoint 'churn-endpoint' has no variant 'primary' (its variants: blue, prod)",
         ),
     ],
@@ -364,7 +360,7 @@ def test_07_missing_endpoint_or_variant_fails_before_create(bed: Bed, changes: d
 
 def test_08_in_place_update_runs_again_under_the_same_id(bed: Bed) -> None:
     created = _ok(bed.driver.create("Shadow", PROPS))
-    new = props(SamplingPercentage=75, Description="more traffic")
+    new = props(sampling_percentage=75, description="more traffic")
     updated = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
     assert updated.physical_id == created.physical_id
     record = bed.standin.experiments[created.physical_id]
@@ -379,9 +375,10 @@ def test_08_in_place_update_runs_again_under_the_same_id(bed: Bed) -> None:
 
 @pytest.mark.parametrize("fixed_name", [None, "churn-shadow"], ids=["generated-name", "same-fixed-name"])
 def test_09_replacement_on_the_same_endpoint(bed: Bed, fixed_name: str | None) -> None:
-    old = props(ExperimentName=fixed_name) if fixed_name else PROPS
+    old_values = {**VALUES, "experiment_name": fixed_name}
+    old = properties(old_values)
     created = _ok(bed.driver.create("Shadow", old))
-    new = {**old, "ShadowVariant": shadow(ModelName="model-c", InstanceType="ml.g5.xlarge")}
+    new = properties(old_values, shadow_variant__model_name="model-c", shadow_variant__instance_type="ml.g5.xlarge")
     replaced = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
     record = bed.standin.experiments[replaced.physical_id]
     assert record["Status"] == "Running" and record["ModelVariants"][1]["ModelName"] == "model-c"
@@ -400,7 +397,7 @@ def test_09_replacement_on_the_same_endpoint(bed: Bed, fixed_name: str | None) -
 
 def test_10_update_rollback_restores_the_old_settings(bed: Bed) -> None:
     created = _ok(bed.driver.create("Shadow", PROPS))
-    new = props(SamplingPercentage=75)
+    new = props(sampling_percentage=75)
     _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
     # Another resource of the stack failed: CloudFormation rolls this one back.
     rolled_back = _ok(bed.driver.update("Shadow", created.physical_id, PROPS, new))
@@ -415,7 +412,7 @@ def test_10_update_rollback_restores_the_old_settings(bed: Bed) -> None:
 
 def test_10_rollback_of_a_failed_replacement_restores_the_old_settings(bed: Bed) -> None:
     created = _ok(bed.driver.create("Shadow", PROPS))
-    new = props(ShadowVariant=shadow(ModelName="model-c"))
+    new = props(shadow_variant__model_name="model-c")
     bed.standin.cancel_next_start("model-c failed its health check")
     failed = bed.driver.update("Shadow", created.physical_id, new, PROPS, rollback=True)
     assert failed.status == "FAILED" and "model-c failed its health check" in failed.reason
@@ -431,13 +428,13 @@ def test_10_rollback_of_a_failed_replacement_restores_the_old_settings(bed: Bed)
 
 @pytest.mark.parametrize("when", ["before", "during"])
 def test_11_update_of_an_experiment_whose_schedule_ended_creates_a_new_one(bed: Bed, when: str) -> None:
-    settings = props(Schedule={"DurationSeconds": 3600})
+    settings = props(schedule__duration=timedelta(hours=1))
     created = _ok(bed.driver.create("Shadow", settings))
     if when == "before":
         bed.end_by_schedule(created.physical_id)
     else:  # SageMaker completes it between the handler's describe and its update
         bed.clock.advance(7200)
-    new = props(Schedule={"DurationSeconds": 3600}, SamplingPercentage=50)
+    new = props(schedule__duration=timedelta(hours=1), sampling_percentage=50)
     updated = _ok(bed.driver.update("Shadow", created.physical_id, new, settings))
     assert updated.physical_id != created.physical_id
     record = bed.standin.experiments[updated.physical_id]
@@ -463,7 +460,7 @@ def test_11_update_of_an_experiment_whose_schedule_ended_creates_a_new_one(bed: 
 def test_12_delete_with_remove_retain_and_promote(
     bed: Bed, action: str, expected_actions: dict[str, str], variants_after: list[str]
 ) -> None:
-    settings = props(ShadowActionOnDelete=action)
+    settings = props(shadow_action_on_delete=action)
     created = _ok(bed.driver.create("Shadow", settings))
     _ok(bed.driver.delete("Shadow", created.physical_id, settings))
     (stop,) = bed.standin.calls_of("StopInferenceExperiment")
@@ -484,8 +481,8 @@ def test_13_delete_while_starting_or_updating_waits_then_stops(
 ) -> None:
     if status == "Starting":
         # The schedule's start comes as the stack is deleted: SageMaker is starting the experiment.
-        start = (bed.clock.now() + timedelta(hours=1)).isoformat()
-        settings = props(Schedule={"StartTime": start, "DurationSeconds": 86400})
+        start = bed.clock.now() + timedelta(hours=1)
+        settings = props(schedule__start_time=start, schedule__duration=timedelta(days=1))
         created = _ok(bed.driver.create("Shadow", settings))
         bed.clock.advance(3600)
     else:
@@ -546,9 +543,9 @@ def _lifecycle(bed: Bed) -> list[tuple[str, str]]:
     assert created.status == "SUCCESS", created.reason
     name = created.physical_id
     running = bed.standin.experiments[name]["Status"]
-    new = props(SamplingPercentage=75)
+    new = props(sampling_percentage=75)
     updated = bed.driver.update("Shadow", name, new, PROPS)
-    refused = bed.driver.create("Second", props(ShadowVariant=shadow(VariantName="shadow-2")), rollback=True)
+    refused = bed.driver.create("Second", props(shadow_variant__variant_name="shadow-2"), rollback=True)
     deleted = bed.driver.delete("Shadow", name, new)
     return [
         (created.status, running),
@@ -659,7 +656,7 @@ def test_18_stuck_through_the_rollback_too_fails_the_delete_naming_it_then_a_ret
 
 def test_18_replacement_stuck_in_starting_is_cleared_by_the_update_rollback(bed: Bed) -> None:
     created = _ok(bed.driver.create("Shadow", PROPS))
-    new = props(ShadowVariant=shadow(ModelName="model-c"))
+    new = props(shadow_variant__model_name="model-c")
     bed.standin.hang_in("Starting")
     failed = bed.driver.update("Shadow", created.physical_id, new, PROPS)
     assert failed.status == "FAILED" and "last status Starting" in failed.reason
@@ -686,17 +683,17 @@ LONG_LOGICAL_ID = "L" * 255
 def test_19_every_response_stays_under_cloudformations_4kb(bed: Bed) -> None:
     bed.driver.stack_id = LONG_STACK
     long_name = "n" * 120
-    settings = props(ExperimentName=long_name, Description="d" * 1024)
+    settings = props(experiment_name=long_name, description="d" * 1024)
     created = _ok(bed.driver.create(LONG_LOGICAL_ID, settings))
     assert set(created.data) == {"ExperimentArn", "ExperimentName"}  # handler state stays out of Data
-    _ok(bed.driver.update(LONG_LOGICAL_ID, long_name, {**settings, "SamplingPercentage": 90}, settings))
+    _ok(bed.driver.update(LONG_LOGICAL_ID, long_name, props(experiment_name=long_name, description="d" * 1024, sampling_percentage=90), settings))
     # Failures: every problem of 48 bad tags, and SageMaker's longest StatusReason.
-    bad_tags = [{"Key": f"aws:reserved-{i:02d}-" + "k" * 100, "Value": "not allowed!" * 20} for i in range(48)]
-    invalid = bed.driver.create("Invalid" + "I" * 240, props(Tags=bad_tags), rollback=True)
+    bad_tags = {f"aws:reserved-{i:02d}-" + "k" * 100: "not allowed!" * 20 for i in range(48)}
+    invalid = bed.driver.create("Invalid" + "I" * 240, props(tags=bad_tags), rollback=True)
     assert invalid.status == "FAILED" and "characters in all; the handler's log has the rest" in invalid.reason
     bed.add_endpoint("second-endpoint")
     bed.standin.cancel_next_start("r" * 1024)
-    cancelled = bed.driver.create("Cancelled" + "C" * 240, props(EndpointName="second-endpoint"), rollback=True)
+    cancelled = bed.driver.create("Cancelled" + "C" * 240, props(endpoint_name="second-endpoint"), rollback=True)
     assert cancelled.status == "FAILED" and "r" * 1024 in cancelled.reason
     sizes = [len(o.response_body.encode()) for o in bed.driver.responses]
     assert max(sizes) < RESPONSE_LIMIT_BYTES, sizes
@@ -708,11 +705,11 @@ def test_19_every_response_stays_under_cloudformations_4kb(bed: Bed) -> None:
 def test_20_no_log_line_holds_the_response_url(bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
     bed.driver.mask_response_url = False  # worse than the framework: hand the handler the real URL
     created = _ok(bed.driver.create("Shadow", PROPS))
-    _ok(bed.driver.update("Shadow", created.physical_id, props(SamplingPercentage=60), PROPS))
-    bed.driver.create("Invalid", props(SamplingPercentage=0), rollback=True)
+    _ok(bed.driver.update("Shadow", created.physical_id, props(sampling_percentage=60), PROPS))
+    bed.driver.create("Invalid", props(sampling_percentage=0), rollback=True)
     bed.standin.inject("access_denied", operation="UpdateInferenceExperiment")
-    bed.driver.update("Shadow", created.physical_id, props(SamplingPercentage=70), props(SamplingPercentage=60))
-    _ok(bed.driver.delete("Shadow", created.physical_id, props(SamplingPercentage=60)))
+    bed.driver.update("Shadow", created.physical_id, props(sampling_percentage=70), props(sampling_percentage=60))
+    _ok(bed.driver.delete("Shadow", created.physical_id, props(sampling_percentage=60)))
     out = capsys.readouterr().out
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) > 20 and all(isinstance(r, dict) and r["message"] for r in records)
@@ -742,8 +739,6 @@ def _concurrently(work: list[Any]) -> list[Any]:
             results[index] = work[index]()
         except BaseException as error:  # reported by the assertion below
             results[index] = error
-        finally:
-            handler.set_clock(None)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
     for thread in threads:
@@ -764,7 +759,7 @@ def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_lim
         stack = ProviderDriver(max_polls=1 + TOTAL_TIMEOUT // QUERY_INTERVAL)
         bed = Bed(standin, stack, SimulatedClock())
         ids = [f"Shadow{i:02d}" for i in range(LOAD_SIZE)]
-        settings = {logical_id: props(EndpointName=f"ep-{logical_id}") for logical_id in ids}
+        settings = {logical_id: props(endpoint_name=f"ep-{logical_id}") for logical_id in ids}
         for logical_id in ids:
             bed.add_endpoint(f"ep-{logical_id}")
         # Each resource's requests run in its own thread with its own driver and SageMaker client;
@@ -772,9 +767,11 @@ def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_lim
         # Fifty Lambda containers start cold on fifty CPUs at once; two test CPUs cannot play that,
         # so the process-wide caches of a cold start (botocore's service model) are warmed first.
         request_rules.allowed_instance_types()
-        handler._sagemaker()
         pause = QUERY_INTERVAL * BACKOFF_SCALE
-        drivers = {logical_id: ProviderDriver(max_polls=stack.max_polls, poll_pause=pause) for logical_id in ids}
+        drivers = {
+            logical_id: ProviderDriver(max_polls=stack.max_polls, poll_pause=pause, api=SageMakerApi(create_client()))
+            for logical_id in ids
+        }
         began = time.monotonic()
         created = _concurrently([lambda i=i: drivers[i].create(i, settings[i]) for i in ids])
         create_seconds = time.monotonic() - began
@@ -806,14 +803,14 @@ def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_lim
 
 def test_22_more_user_tags_than_room_beside_the_ownership_tags_fail_before_any_call(bed: Bed) -> None:
     """SageMaker allows 50 tags; the handler adds two (stack id, logical id) to find its experiments."""
-    tags = [{"Key": f"k{i}", "Value": "v"} for i in range(49)]
-    failed = bed.driver.create("Shadow", props(Tags=tags), rollback=True)
+    tags = {f"k{i}": "v" for i in range(49)}
+    failed = bed.driver.create("Shadow", props(tags=tags), rollback=True)
     assert failed.status == "FAILED" and failed.physical_id == CREATE_FAILED_MARKER
     assert "tags: at most 48 tags (got 49)" in failed.reason
     assert bed.standin.calls == []
-    _ok(bed.driver.create("Shadow", props(Tags=tags[:48])))
+    _ok(bed.driver.create("Shadow", props(tags=dict(list(tags.items())[:48]))))
     bed.assert_nothing_lost()
-    bed.delete_stack({"Shadow": props(Tags=tags[:48])})
+    bed.delete_stack({"Shadow": props(tags=dict(list(tags.items())[:48]))})
     bed.assert_nothing_lost()
 
 
@@ -822,7 +819,7 @@ def test_23_update_in_place_while_an_earlier_change_is_still_updating_waits_then
     bed.client().update_inference_experiment(Name=created.physical_id, Description="by hand")
     bed.standin.hang_in("Updating")
     bed.driver.on_poll = lambda poll: bed.standin.reset_faults() if poll == 3 else None
-    new = props(SamplingPercentage=80)
+    new = props(sampling_percentage=80)
     updated = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
     assert updated.physical_id == created.physical_id
     record = bed.standin.experiments[created.physical_id]
