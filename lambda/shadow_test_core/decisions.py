@@ -123,12 +123,21 @@ class Plan:
         return REPLACES_NAME in self.state or any(c.operation == "CreateInferenceExperiment" for c in self.calls)
 
 
+def owner_evident(request: Request, name: str) -> bool:
+    """Whether ``name`` alone proves this resource made the experiment, so its tags need no read.
+
+    A generated name holds a hash of this stack's id, the logical id and a request id: nobody
+    else makes it. A fixed ``experiment_name`` proves nothing; its owner tags must say.
+    """
+    return is_generated_name(name, stack_id=request.stack_id, logical_id=request.logical_id)
+
+
 def recognise(request: Request, experiment: Experiment | None) -> Experiment | None:
-    """``experiment`` with ``owned`` set: its owner tags name this request's stack and resource."""
+    """``experiment`` with ``owned`` set: its name proves it, or its owner tags name this resource."""
     if experiment is None:
         return None
-    owned = experiment.owner_stack_id == request.stack_id and experiment.owner_logical_id == request.logical_id
-    return replace(experiment, owned=owned)
+    tagged = experiment.owner_stack_id == request.stack_id and experiment.owner_logical_id == request.logical_id
+    return replace(experiment, owned=tagged or owner_evident(request, experiment.name))
 
 
 def deadline(

@@ -111,8 +111,11 @@ class _Run:
     def __init__(self, event: dict[str, Any], request: Request, api: SageMakerApi, now: datetime) -> None:
         self.event, self.request, self.api, self.now = event, request, api, now
 
-    def describe(self, name: str) -> decisions.Experiment | None:
-        return decisions.recognise(self.request, self.api.describe(name))
+    def describe(self, name: str, *, read_tags: bool | None = None) -> decisions.Experiment | None:
+        """The experiment, recognised; its tags are read only when its name does not prove the owner."""
+        if read_tags is None:
+            read_tags = not decisions.owner_evident(self.request, name)
+        return decisions.recognise(self.request, self.api.describe(name, read_tags=read_tags))
 
     def describe_if_possible(self, name: str) -> decisions.Experiment | None:
         try:

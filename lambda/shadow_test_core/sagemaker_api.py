@@ -61,7 +61,12 @@ def is_transient(error: Exception) -> bool:
 
 
 def create_client(*, max_attempts: int | None = None) -> Any:
-    """A SageMaker client with standard retries; ``SAGEMAKER_MAX_ATTEMPTS`` sets the attempts."""
+    """A SageMaker client with adaptive retries; ``SAGEMAKER_MAX_ATTEMPTS`` sets the attempts.
+
+    Adaptive mode is standard mode (exponential backoff with jitter) plus a client-side token
+    bucket that slows this client down once SageMaker throttles it, so that many experiments
+    deployed at once share the account's quota instead of retrying in step.
+    """
     import botocore.session
     from botocore.config import Config
 
@@ -70,7 +75,7 @@ def create_client(*, max_attempts: int | None = None) -> Any:
     return botocore.session.get_session().create_client(
         "sagemaker",
         config=Config(
-            retries={"mode": "standard", "total_max_attempts": max(1, attempts)},
+            retries={"mode": "adaptive", "total_max_attempts": max(1, attempts)},
             connect_timeout=5,
             read_timeout=30,
         ),
@@ -105,15 +110,16 @@ class SageMakerApi:
         method = "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
         return dict(getattr(self.client, method)(**params))
 
-    def describe(self, name: str) -> Experiment | None:
-        """The experiment and its owner tags, or None when it does not exist."""
+    def describe(self, name: str, *, read_tags: bool = True) -> Experiment | None:
+        """The experiment (with its owner tags when ``read_tags``), or None when it does not exist."""
         try:
             response = self.client.describe_inference_experiment(Name=name)
         except self.client.exceptions.ResourceNotFound:
             return None
         tags: dict[str, str] = {}
-        for page in self.client.get_paginator("list_tags").paginate(ResourceArn=response["Arn"]):
-            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        if read_tags:
+            for page in self.client.get_paginator("list_tags").paginate(ResourceArn=response["Arn"]):
+                tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
         created = response.get("CreationTime")
         schedule = response.get("Schedule") or {}
         values = described_values(response)
