@@ -6,7 +6,6 @@ completeness and failure are checked against tables written out below (not deriv
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,7 +16,7 @@ from botocore.validate import ParamValidator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shadow_test_core import decisions
+from shadow_test_core import decisions, recovery
 from shadow_test_core.decisions import (
     DELETES_REPLACED,
     REPLACES_CREATED,
@@ -28,31 +27,36 @@ from shadow_test_core.decisions import (
     Plan,
     Request,
 )
-from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, generated_name, parse_properties
-from tests.provider_driver import CREATE_FAILED_MARKER, MISSING_PHYSICAL_ID_MARKER, as_cloudformation_sends
+from shadow_test_core.experiment_spec import (
+    OWNER_RESOURCE_TAG,
+    OWNER_STACK_TAG,
+    ExperimentSpec,
+    generated_name,
+    parse_properties,
+)
+from shadow_test_core.settings import SETTINGS
+from tests.provider_driver import CREATE_FAILED_MARKER, MISSING_PHYSICAL_ID_MARKER, as_cloudformation_sends, properties
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"
 LOGICAL = "Shadow"
 ENDPOINT = "churn-endpoint"
 ROLE = "arn:aws:iam::123456789012:role/shadow-runner"
-PROPS: dict[str, Any] = {
-    "EndpointName": ENDPOINT,
-    "RoleArn": ROLE,
-    "ProductionVariant": {
-        "VariantName": "prod",
-        "ModelName": "model-a",
-        "InstanceType": "ml.m5.large",
-        "InstanceCount": 1,
-    },
-    "ShadowVariant": {
-        "VariantName": "shadow",
-        "ModelName": "model-b",
-        "InstanceType": "ml.c5.xlarge",
-        "InstanceCount": 2,
-    },
-    "SamplingPercentage": 40,
-    "ShadowActionOnDelete": "Remove",
+#: The resource's settings as prop-path values; ``spec(**changes)`` builds properties from them
+#: as the construct does (``settings.to_properties``) and parses them as the handler does.
+VALUES: dict[str, Any] = {
+    "endpoint_name": ENDPOINT,
+    "role": ROLE,
+    "production_variant.variant_name": "prod",
+    "production_variant.model_name": "model-a",
+    "production_variant.instance_type": "ml.m5.large",
+    "production_variant.instance_count": 1,
+    "shadow_variant.variant_name": "shadow",
+    "shadow_variant.model_name": "model-b",
+    "shadow_variant.instance_type": "ml.c5.xlarge",
+    "shadow_variant.instance_count": 2,
+    "sampling_percentage": 40,
+    "shadow_action_on_delete": "Remove",
 }
 #: None (no experiment) and the eight statuses of botocore's model.
 STATUSES: list[str | None] = [
@@ -74,10 +78,9 @@ FIXED = "churn-shadow"
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 
 
-def spec(**changes: Any) -> Any:
-    properties = copy.deepcopy(PROPS)
-    properties.update(changes)
-    return parse_properties(as_cloudformation_sends(properties))
+def spec(**changes: Any) -> ExperimentSpec:
+    """The handler's spec for VALUES with ``changes`` (``shadow_variant__model_name=...``), via CloudFormation."""
+    return parse_properties(as_cloudformation_sends(properties(VALUES, **changes)))
 
 
 def request(
@@ -114,7 +117,11 @@ def experiment(
     sampling: int | None = 40,
     description: str | None = "",
     reason: str | None = None,
+    described: dict[str, Any] | None = None,
 ) -> Experiment:
+    """An experiment as described: made with ``spec()`` unless ``described`` (prop-path values) says otherwise."""
+    values = {s.prop: v for s in SETTINGS if s.sent_to_sagemaker and (v := spec()[s.prop]) is not None}
+    values.update({"sampling_percentage": sampling, "description": description, **(described or {})})
     return Experiment(
         name=name,
         arn=f"arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/{name.lower()}",
@@ -124,8 +131,7 @@ def experiment(
         status_reason=reason,
         creation_time=creation_time,
         start_time=start_time if start_time is not None else NOW - timedelta(hours=1),
-        sampling_percentage=sampling,
-        description=description,
+        described=values,
         source_variant="prod",
         shadow_variant="shadow",
         owner_stack_id=STACK if owned else "arn:aws:cloudformation:us-east-1:123456789012:stack/Other/1",
@@ -133,7 +139,7 @@ def experiment(
     )
 
 
-def described(status: str | None, owned: bool = True, **changes: Any) -> Experiment | None:
+def described_as(status: str | None, owned: bool = True, **changes: Any) -> Experiment | None:
     return None if status is None else experiment(status, owned=owned, **changes)
 
 
@@ -158,7 +164,7 @@ def assert_waits(plan: Plan) -> None:
 @pytest.mark.parametrize("fixed_name", [None, FIXED])
 def test_plan_create_names_the_experiment_and_calls_nothing(fixed_name: str | None) -> None:
     plan = decisions.plan_create(
-        request("Create", physical_id=None, new=spec(ExperimentName=fixed_name) if fixed_name else None)
+        request("Create", physical_id=None, new=spec(experiment_name=fixed_name) if fixed_name else None)
     )
     assert plan.physical_id == (fixed_name or NEW_NAME)
     assert (plan.calls, plan.complete, plan.failure, plan.state) == ((), False, None, {})
@@ -190,7 +196,7 @@ CREATE_POLL = {
 @pytest.mark.parametrize("owned", [True, False], ids=["owned", "not-owned"])
 @pytest.mark.parametrize("status", STATUSES)
 def test_create_poll(status: str | None, owned: bool) -> None:
-    target = described(status, owned, reason="Insufficient capacity")
+    target = described_as(status, owned, reason="Insufficient capacity")
     plan = decisions.plan_completion(
         request("Create", physical_id=NEW_NAME), target and replace(target, name=NEW_NAME), None, NOW
     )
@@ -228,16 +234,16 @@ def test_created_is_ready_only_while_its_start_is_ahead(start: timedelta, comple
 
 #: Update kinds: (new spec, old spec, physical id, name of a replacement).
 KINDS: dict[str, tuple[Any, Any, str, str]] = {
-    "no-op": (spec(ShadowActionOnDelete="Retain"), spec(), OLD_NAME, NEW_NAME),
-    "in-place": (spec(SamplingPercentage=75, Description="more"), spec(), OLD_NAME, NEW_NAME),
-    "replacement": (spec(ShadowVariant={**PROPS["ShadowVariant"], "ModelName": "model-c"}), spec(), OLD_NAME, NEW_NAME),
+    "no-op": (spec(shadow_action_on_delete="Retain"), spec(), OLD_NAME, NEW_NAME),
+    "in-place": (spec(sampling_percentage=75, description="more"), spec(), OLD_NAME, NEW_NAME),
+    "replacement": (spec(shadow_variant__model_name="model-c"), spec(), OLD_NAME, NEW_NAME),
     "same-fixed-name": (
-        spec(ExperimentName=FIXED, ShadowVariant={**PROPS["ShadowVariant"], "ModelName": "model-c"}),
-        spec(ExperimentName=FIXED),
+        spec(experiment_name=FIXED, shadow_variant__model_name="model-c"),
+        spec(experiment_name=FIXED),
         FIXED,
         FIXED,
     ),
-    "different-endpoint": (spec(EndpointName="other-endpoint"), spec(), OLD_NAME, NEW_NAME),
+    "different-endpoint": (spec(endpoint_name="other-endpoint"), spec(), OLD_NAME, NEW_NAME),
 }
 
 #: kind -> status of the (owned) current experiment -> what on_event plans. A current experiment
@@ -273,7 +279,7 @@ UPDATE_PLAN: dict[str, dict[str | None, str]] = {
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_update_plan(kind: str, status: str | None, owned: bool) -> None:
     new, old, physical_id, new_name = KINDS[kind]
-    current = described(status, owned, name=physical_id)
+    current = described_as(status, owned, name=physical_id)
     plan = decisions.plan_update(request("Update", physical_id=physical_id, new=new, old=old), current, NOW)
     assert_valid_calls(plan)
     assert plan.failure is None
@@ -314,6 +320,177 @@ def test_a_replacement_never_stops_an_experiment_this_stack_did_not_create() -> 
         assert "UpdateInferenceExperiment" not in operations(plan)
 
 
+# --- in place exactly where SageMaker allows it (issue 13) -----------------------------------------
+
+START = NOW + timedelta(days=2)
+CAPTURE = "s3://capture-bucket/shadow"
+#: The shadow variant as UpdateInferenceExperiment gets it after a resize (its model unchanged).
+RESIZED_SHADOW = {
+    "ModelName": "model-b",
+    "VariantName": "shadow",
+    "InfrastructureConfig": {
+        "InfrastructureType": "RealTimeInference",
+        "RealTimeInferenceConfig": {"InstanceType": "ml.c5.2xlarge", "InstanceCount": 3},
+    },
+}
+
+
+def plan_change(status: str, old: dict[str, Any], new: dict[str, Any]) -> Plan:
+    """on_event's plan for changing ``old`` to ``new`` (keyword prop paths) on our experiment in ``status``."""
+    started = START if status == "Created" else NOW - timedelta(hours=1)
+    current = experiment(status, start_time=started)
+    plan = decisions.plan_update(request("Update", new=spec(**new), old=spec(**old)), current, NOW)
+    assert_valid_calls(plan)
+    assert plan.failure is None
+    return plan
+
+
+def assert_updates_in_place(plan: Plan, params: dict[str, Any]) -> None:
+    assert operations(plan) == ["UpdateInferenceExperiment"], plan
+    assert plan.calls[0].params == {"Name": OLD_NAME, **params}
+    assert plan.physical_id == OLD_NAME and plan.state == {} and not plan.creates
+
+
+def assert_replaces(plan: Plan) -> None:
+    """Stop the old experiment; is_complete creates the new one under a new name."""
+    assert operations(plan) == ["StopInferenceExperiment"] and plan.creates, plan
+    assert plan.physical_id == NEW_NAME and plan.state[REPLACES_NAME] == OLD_NAME
+
+
+SHADOW_CONFIG_75 = {
+    "SourceModelVariantName": "prod",
+    "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 75}],
+}
+
+
+@pytest.mark.parametrize("status", ["Created", "Running"])
+def test_sampling_change_on_running_experiment_updates_in_place(status: str) -> None:
+    plan = plan_change(status, {}, {"sampling_percentage": 75})
+    assert_updates_in_place(plan, {"ShadowModeConfig": SHADOW_CONFIG_75})
+
+
+@pytest.mark.parametrize("status", ["Created", "Running"])
+def test_description_change_updates_in_place(status: str) -> None:
+    assert_updates_in_place(plan_change(status, {}, {"description": "more"}), {"Description": "more"})
+
+
+def test_shadow_instance_type_change_before_start_updates_in_place() -> None:
+    scheduled = {"schedule__start_time": START, "schedule__duration": timedelta(days=1)}
+    resized = {**scheduled, "shadow_variant__instance_type": "ml.c5.2xlarge", "shadow_variant__instance_count": 3}
+    plan = plan_change("Created", scheduled, resized)
+    assert_updates_in_place(plan, {"ModelVariants": [RESIZED_SHADOW]})
+
+
+@pytest.mark.parametrize(
+    "change", [{"shadow_variant__instance_type": "ml.c5.2xlarge"}, {"shadow_variant__instance_count": 3}]
+)
+def test_shadow_instance_change_on_running_experiment_replaces_it(change: dict[str, Any]) -> None:
+    assert_replaces(plan_change("Running", {}, change))
+
+
+@pytest.mark.parametrize("status", ["Created", "Running"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"shadow_variant__model_name": "model-c"},
+        {"production_variant__model_name": "model-z"},
+        {"production_variant__instance_type": "ml.m5.xlarge"},
+        {"shadow_variant__variant_name": "shadow-2"},
+    ],
+)
+def test_model_or_production_change_replaces_in_any_status(status: str, change: dict[str, Any]) -> None:
+    assert_replaces(plan_change(status, {}, change))
+
+
+def test_start_time_change_before_start_updates_in_place() -> None:
+    later = START + timedelta(days=1)
+    plan = plan_change("Created", {"schedule__start_time": START}, {"schedule__start_time": later})
+    assert_updates_in_place(plan, {"Schedule": {"StartTime": later}})
+
+
+def test_start_time_change_on_running_experiment_replaces_it() -> None:
+    assert_replaces(
+        plan_change("Running", {"schedule__start_time": NOW - timedelta(hours=1)}, {"schedule__start_time": NOW})
+    )
+
+
+@pytest.mark.parametrize("status", ["Created", "Running"])
+def test_end_time_change_updates_in_place(status: str) -> None:
+    old_end, new_end = NOW + timedelta(days=3), NOW + timedelta(days=4)
+    plan = plan_change(status, {"schedule__end_time": old_end}, {"schedule__end_time": new_end})
+    assert_updates_in_place(plan, {"Schedule": {"EndTime": new_end}})
+
+
+def test_duration_change_on_running_experiment_moves_only_its_end() -> None:
+    """The duration is the construct's: on_event calls nothing, the first poll sees the end differ."""
+    old, new = {"schedule__duration": timedelta(days=1)}, {"schedule__duration": timedelta(days=2)}
+    plan = plan_change("Running", old, new)
+    assert (plan.calls, plan.complete, plan.physical_id, plan.creates) == ((), False, OLD_NAME, False)
+    started = NOW - timedelta(hours=1)
+    target = experiment("Running", start_time=started, described={"schedule.end_time": started + timedelta(days=1)})
+    poll = decisions.plan_completion(request("Update", new=spec(**new), old=spec(**old)), target, None, NOW)
+    assert poll.calls == (
+        Call("UpdateInferenceExperiment", {"Name": OLD_NAME, "Schedule": {"EndTime": started + timedelta(days=2)}}),
+    )
+
+
+def test_capture_change_before_start_updates_in_place() -> None:
+    old = {"schedule__start_time": START, "data_capture__destination": CAPTURE}
+    new = {**old, "data_capture__destination": CAPTURE + "-2", "data_capture__json_content_types": ["application/json"]}
+    plan = plan_change("Created", old, new)
+    storage = {"Destination": CAPTURE + "-2", "ContentType": {"JsonContentTypes": ["application/json"]}}
+    assert_updates_in_place(plan, {"DataStorageConfig": storage})
+
+
+def test_capture_turned_on_before_start_updates_in_place() -> None:
+    plan = plan_change(
+        "Created",
+        {"schedule__start_time": START},
+        {"schedule__start_time": START, "data_capture__destination": CAPTURE},
+    )
+    assert_updates_in_place(plan, {"DataStorageConfig": {"Destination": CAPTURE}})
+
+
+def test_capture_change_on_running_experiment_replaces_it() -> None:
+    assert_replaces(
+        plan_change("Running", {"data_capture__destination": CAPTURE}, {"data_capture__destination": CAPTURE + "-2"})
+    )
+
+
+def test_capture_turned_off_replaces_even_before_start() -> None:
+    old = {"schedule__start_time": START, "data_capture__destination": CAPTURE}
+    assert_replaces(plan_change("Created", old, {"schedule__start_time": START}))
+
+
+@pytest.mark.parametrize("status", ["Created", "Running"])
+def test_tag_change_adds_and_deletes_tags_in_place(status: str) -> None:
+    old = {"tags": {"team": "churn", "stage": "beta", "gone": "soon"}}
+    new = {"tags": {"team": "ml", "stage": "beta", "cost-center": "42"}}
+    plan = plan_change(status, old, new)
+    arn = experiment(status).arn
+    assert plan.calls == (
+        Call(
+            "AddTags",
+            {"ResourceArn": arn, "Tags": [{"Key": "cost-center", "Value": "42"}, {"Key": "team", "Value": "ml"}]},
+        ),
+        Call("DeleteTags", {"ResourceArn": arn, "TagKeys": ["gone"]}),
+    )
+    assert plan.physical_id == OLD_NAME and not plan.creates
+
+
+def test_tags_and_sampling_change_together_make_both_calls_in_place() -> None:
+    plan = plan_change("Running", {"tags": {"team": "churn"}}, {"tags": {"team": "ml"}, "sampling_percentage": 75})
+    assert operations(plan) == ["AddTags", "UpdateInferenceExperiment"]
+    assert plan.calls[1].params == {"Name": OLD_NAME, "ShadowModeConfig": SHADOW_CONFIG_75}
+
+
+def test_tag_change_never_deletes_the_ownership_tags() -> None:
+    plan = plan_change("Running", {"tags": {"team": "churn"}}, {})
+    assert plan.calls == (Call("DeleteTags", {"ResourceArn": experiment("Running").arn, "TagKeys": ["team"]}),)
+    for call in plan.calls:
+        assert not {OWNER_STACK_TAG, OWNER_RESOURCE_TAG} & set(call.params.get("TagKeys", []))
+
+
 # --- Delete (on_event makes no call; is_complete decides) -------------------------------------------
 
 #: status of our experiment -> what one poll of a Delete does.
@@ -333,7 +510,16 @@ ACTIONS = {
     "Retain": {"ModelVariantActions": {"prod": "Retain", "shadow": "Retain"}},
     "Promote": {
         "ModelVariantActions": {"prod": "Remove", "shadow": "Promote"},
-        "DesiredModelVariants": [spec().shadow.model_variant_config()],
+        "DesiredModelVariants": [
+            {
+                "ModelName": "model-b",
+                "VariantName": "shadow",
+                "InfrastructureConfig": {
+                    "InfrastructureType": "RealTimeInference",
+                    "RealTimeInferenceConfig": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+                },
+            }
+        ],
     },
 }
 
@@ -342,9 +528,9 @@ ACTIONS = {
 @pytest.mark.parametrize("owned", [True, False], ids=["owned", "not-owned"])
 @pytest.mark.parametrize("status", STATUSES)
 def test_delete_poll(status: str | None, owned: bool, action: str) -> None:
-    delete = request("Delete", new=spec(ShadowActionOnDelete=action))
-    plan = decisions.plan_completion(delete, described(status, owned), None, NOW)
-    assert decisions.plan_delete(delete, described(status, owned)) == plan
+    delete = request("Delete", new=spec(shadow_action_on_delete=action))
+    plan = decisions.plan_completion(delete, described_as(status, owned), None, NOW)
+    assert decisions.plan_delete(delete, described_as(status, owned)) == plan
     assert_valid_calls(plan)
     assert plan.failure is None and plan.physical_id == OLD_NAME
     expected = DELETE_POLL[status] if owned else "done"
@@ -387,8 +573,8 @@ def test_only_names_this_resource_could_have_given_reach_sagemaker(physical_id: 
 
 
 def test_fixed_names_old_and_new_are_ours() -> None:
-    assert decisions.is_ours(request("Delete", physical_id=FIXED, new=spec(ExperimentName=FIXED)))
-    renamed = request("Update", physical_id=FIXED, new=spec(ExperimentName="renamed"), old=spec(ExperimentName=FIXED))
+    assert decisions.is_ours(request("Delete", physical_id=FIXED, new=spec(experiment_name=FIXED)))
+    renamed = request("Update", physical_id=FIXED, new=spec(experiment_name="renamed"), old=spec(experiment_name=FIXED))
     assert decisions.is_ours(renamed)
     assert not decisions.is_ours(request("Delete", physical_id=FIXED))
 
@@ -400,8 +586,10 @@ def test_fixed_names_old_and_new_are_ours() -> None:
 @pytest.mark.parametrize("owned", [True, False], ids=["owned", "not-owned"])
 @pytest.mark.parametrize("status", STATUSES)
 def test_update_poll_in_place(status: str | None, owned: bool, differs: bool) -> None:
-    new = spec(SamplingPercentage=75, Description="more")
-    target = described(status, owned, sampling=40 if differs else 75, description="" if differs else "more", reason="r")
+    new = spec(sampling_percentage=75, description="more")
+    target = described_as(
+        status, owned, sampling=40 if differs else 75, description="" if differs else "more", reason="r"
+    )
     plan = decisions.plan_completion(request("Update", new=new, old=spec()), target, None, NOW)
     assert_valid_calls(plan)
     if status is None:
@@ -425,26 +613,40 @@ def test_a_create_poll_never_updates() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "experiment_changes", "differs"),
+    ("changes", "seen", "pending"),
     [
-        ({}, {}, False),
-        ({"SamplingPercentage": 41}, {}, True),
-        ({"Description": "x"}, {}, True),
-        ({}, {"description": None}, False),  # unknown is not different
-        ({}, {"sampling": None}, False),
+        ({}, {}, []),
+        ({"sampling_percentage": 41}, {}, ["sampling_percentage"]),
+        ({"description": "x"}, {}, ["description"]),
+        ({}, {"description": None}, []),  # unknown is not different
+        ({}, {"sampling_percentage": None}, []),
+        ({"schedule__duration": timedelta(hours=1)}, {"schedule.end_time": NOW + timedelta(seconds=3630)}, []),
         (
-            {"Schedule": {"DurationSeconds": 3600}},
-            {"start_time": NOW, "end_time": NOW + timedelta(seconds=3630)},
-            False,
+            {"schedule__duration": timedelta(hours=1)},
+            {"schedule.end_time": NOW + timedelta(hours=2)},
+            ["schedule.end_time"],
         ),
-        ({"Schedule": {"DurationSeconds": 3600}}, {"start_time": NOW, "end_time": NOW + timedelta(hours=2)}, True),
-        ({"Schedule": {"DurationSeconds": 3600}}, {"start_time": NOW}, False),  # end unknown
+        ({"schedule__duration": timedelta(hours=1)}, {}, []),  # end unknown
+        # Running: the shadow's size is no longer SageMaker's to change in place, so it is not pending.
+        ({"shadow_variant__instance_count": 3}, {}, []),
     ],
 )
-def test_differs(changes: dict[str, Any], experiment_changes: dict[str, Any], differs: bool) -> None:
-    end_time = experiment_changes.pop("end_time", None)
-    target = replace(experiment("Running", **experiment_changes), end_time=end_time)
-    assert decisions.differs(spec(**changes), target, NOW) is differs
+def test_pending_updates_of_a_running_experiment(
+    changes: dict[str, Any], seen: dict[str, Any], pending: list[str]
+) -> None:
+    target = experiment("Running", start_time=NOW, described=seen)
+    assert [s.prop for s in decisions.pending_updates(spec(**changes), target, NOW)] == pending
+
+
+def test_pending_updates_before_the_start_include_the_shadow_size_and_capture() -> None:
+    target = experiment("Created", start_time=NOW + timedelta(days=1))
+    wanted = spec(
+        shadow_variant__instance_count=3,
+        shadow_variant__instance_type="ml.c5.2xlarge",
+        schedule__start_time=NOW + timedelta(days=1),
+    )
+    props = [s.prop for s in decisions.pending_updates(wanted, target, NOW)]
+    assert props == ["shadow_variant.instance_type", "shadow_variant.instance_count"]
 
 
 # --- is_complete: replacements -------------------------------------------------------------------
@@ -583,7 +785,7 @@ def test_started_at_is_carried_in_state_not_data() -> None:
 
 
 def test_create_refused_adopts_what_this_resource_made() -> None:
-    plan = decisions.plan_create_refused(
+    plan = recovery.plan_create_refused(
         request("Create", physical_id=NEW_NAME),
         NEW_NAME,
         "ResourceInUse",
@@ -595,7 +797,7 @@ def test_create_refused_adopts_what_this_resource_made() -> None:
 
 
 def test_create_refused_under_a_name_someone_else_holds() -> None:
-    plan = decisions.plan_create_refused(
+    plan = recovery.plan_create_refused(
         request("Create"),
         FIXED,
         "ResourceInUse",
@@ -611,7 +813,7 @@ def test_create_refused_under_a_name_someone_else_holds() -> None:
 @pytest.mark.parametrize("status", ["Creating", "Created", "Updating", "Starting", "Running", "Stopping"])
 def test_create_refused_by_the_endpoints_active_experiment(status: str, owned: bool, polling: bool) -> None:
     blocker = experiment(status, name="blocker", owned=owned)
-    plan = decisions.plan_create_refused(
+    plan = recovery.plan_create_refused(
         request("Create", physical_id=NEW_NAME),
         NEW_NAME,
         "ResourceInUse",
@@ -640,7 +842,7 @@ def test_create_refused_by_the_endpoints_active_experiment(status: str, owned: b
 
 
 def test_create_refused_without_a_blocker_passes_sagemakers_words_on() -> None:
-    plan = decisions.plan_create_refused(
+    plan = recovery.plan_create_refused(
         request("Create"), NEW_NAME, "ValidationException", "Variant 'shadow' already exists", None, None
     )
     assert "SageMaker said: ValidationException: Variant 'shadow' already exists" in (plan.failure or "")
@@ -657,7 +859,7 @@ def test_create_refused_without_a_blocker_passes_sagemakers_words_on() -> None:
     ],
 )
 def test_access_denied_names_the_permission(message: str, expected: str) -> None:
-    plan = decisions.plan_create_refused(request("Create"), NEW_NAME, "AccessDeniedException", message, None, None)
+    plan = recovery.plan_create_refused(request("Create"), NEW_NAME, "AccessDeniedException", message, None, None)
     assert expected in (plan.failure or "") and message in (plan.failure or "")
 
 
@@ -682,10 +884,10 @@ REFUSED = {
 @pytest.mark.parametrize("status", STATUSES)
 @pytest.mark.parametrize("operation", list(REFUSED))
 def test_call_refused(operation: str, status: str | None, polling: bool) -> None:
-    update = request("Update", new=spec(SamplingPercentage=75), old=spec())
+    update = request("Update", new=spec(sampling_percentage=75), old=spec())
     call = Call(operation, {"Name": OLD_NAME})
-    plan = decisions.plan_call_refused(
-        update, call, "ConflictException", "busy", described(status), NOW, polling=polling
+    plan = recovery.plan_call_refused(
+        update, call, "ConflictException", "busy", described_as(status), NOW, polling=polling
     )
     expected = REFUSED[operation][status]
     if expected == "replace" and polling:
@@ -699,7 +901,7 @@ def test_call_refused(operation: str, status: str | None, polling: bool) -> None
 
 
 def test_a_refused_call_denied_names_the_permission() -> None:
-    plan = decisions.plan_call_refused(
+    plan = recovery.plan_call_refused(
         request("Delete"), Call("StopInferenceExperiment", {"Name": OLD_NAME}), "AccessDeniedException", "no", None, NOW
     )
     assert "needs sagemaker:StopInferenceExperiment" in (plan.failure or "")
@@ -730,8 +932,8 @@ def test_plans_are_well_formed(
     """Whatever SageMaker reports: a plan is never both done and failed, its calls are valid, and
     nothing is ever stopped, updated or deleted that this stack did not create."""
     new, old, physical_id, _ = KINDS[kind]
-    target = described(status, owned, name=physical_id)
-    previous = described(previous_status, previous_owned, name="previous-one")
+    target = described_as(status, owned, name=physical_id)
+    previous = described_as(previous_status, previous_owned, name="previous-one")
     state = (
         {REPLACES_NAME: "previous-one", REPLACES_CREATED: ""}
         if previous is not None and request_type != "Delete"
