@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
+import re
+import sys
 import threading
 import time
 import uuid
@@ -59,6 +62,7 @@ VALUES: dict[str, Any] = {
 }
 PROPS: dict[str, Any] = properties(VALUES)
 OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/OtherStack/99999999-0000-1111-2222-333344445555"
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}")
 MAX_ATTEMPTS = 4  # per SageMaker call, the first included
 TOTAL_TIMEOUT = 45 * 60
 QUERY_INTERVAL = 30
@@ -228,8 +232,20 @@ def _ok(outcome: Any) -> Any:
 
 def test_01_create_reaches_running(bed: Bed) -> None:
     created = _ok(bed.driver.create("Shadow", PROPS))
+    assert NAME_PATTERN.fullmatch(created.physical_id) and created.physical_id.startswith("ShadowStack-Shadow-")
     record = bed.standin.experiments[created.physical_id]
     assert record["Status"] == "Running"
+    (request,) = bed.standin.calls_of("CreateInferenceExperiment")
+    assert request["Type"] == "ShadowMode"
+    assert request["ShadowModeConfig"] == {
+        "SourceModelVariantName": "prod",
+        "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 40}],
+    }
+    assert request["ModelVariants"][1]["InfrastructureConfig"] == {
+        "InfrastructureType": "RealTimeInference",
+        "RealTimeInferenceConfig": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 2},
+    }
+    assert tags_of(request) == {"team": "churn", OWNER_STACK_TAG: bed.driver.stack_id, OWNER_RESOURCE_TAG: "Shadow"}
     assert created.data == {"ExperimentName": created.physical_id, "ExperimentArn": record["Arn"]}
     assert bed.standin.endpoint_variants(ENDPOINT) == ["prod", "shadow"]
     assert tags_of(record)[OWNER_RESOURCE_TAG] == "Shadow"
@@ -243,6 +259,9 @@ def test_02_create_with_a_future_start_completes_created(bed: Bed) -> None:
     settings = props(schedule__start_time=start, schedule__duration=timedelta(days=1))
     created = _ok(bed.driver.create("Shadow", settings))
     assert bed.standin.experiments[created.physical_id]["Status"] == "Created"
+    (request,) = bed.standin.calls_of("CreateInferenceExperiment")
+    assert request["Schedule"]["StartTime"] == pytest.approx(start.timestamp())
+    assert request["Schedule"]["EndTime"] - request["Schedule"]["StartTime"] == pytest.approx(86400)
     assert bed.standin.endpoint_variants(ENDPOINT) == ["prod"]  # nothing deployed before the start
     bed.assert_nothing_lost()
     bed.delete_stack({"Shadow": settings})
@@ -363,6 +382,15 @@ def test_08_in_place_update_runs_again_under_the_same_id(bed: Bed) -> None:
     new = props(sampling_percentage=75, description="more traffic")
     updated = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
     assert updated.physical_id == created.physical_id
+    (update,) = bed.standin.calls_of("UpdateInferenceExperiment")
+    assert update == {
+        "Name": created.physical_id,
+        "Description": "more traffic",
+        "ShadowModeConfig": {
+            "SourceModelVariantName": "prod",
+            "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 75}],
+        },
+    }
     record = bed.standin.experiments[created.physical_id]
     assert record["Status"] == "Running"
     assert record["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 75
@@ -384,6 +412,8 @@ def test_09_replacement_on_the_same_endpoint(bed: Bed, fixed_name: str | None) -
     assert record["Status"] == "Running" and record["ModelVariants"][1]["ModelName"] == "model-c"
     if fixed_name:
         assert replaced.physical_id == fixed_name
+        assert [c["Name"] for c in bed.standin.calls_of("DeleteInferenceExperiment")] == [fixed_name]
+        assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 2
     else:
         assert replaced.physical_id != created.physical_id
         assert created.physical_id not in bed.standin.experiments  # CloudFormation's cleanup deleted it
@@ -468,6 +498,7 @@ def test_12_delete_with_remove_retain_and_promote(
     assert bed.standin.experiments == {}
     assert bed.standin.endpoint_variants(ENDPOINT) == variants_after
     if action == "Promote":
+        assert [v["ModelName"] for v in stop["DesiredModelVariants"]] == ["model-b"]
         (promoted,) = bed.standin.endpoint_config(ENDPOINT)["ProductionVariants"]
         assert (promoted["ModelName"], promoted["InstanceType"]) == ("model-b", "ml.c5.xlarge")
     if action != "Remove":
@@ -686,7 +717,14 @@ def test_19_every_response_stays_under_cloudformations_4kb(bed: Bed) -> None:
     settings = props(experiment_name=long_name, description="d" * 1024)
     created = _ok(bed.driver.create(LONG_LOGICAL_ID, settings))
     assert set(created.data) == {"ExperimentArn", "ExperimentName"}  # handler state stays out of Data
-    _ok(bed.driver.update(LONG_LOGICAL_ID, long_name, props(experiment_name=long_name, description="d" * 1024, sampling_percentage=90), settings))
+    _ok(
+        bed.driver.update(
+            LONG_LOGICAL_ID,
+            long_name,
+            props(experiment_name=long_name, description="d" * 1024, sampling_percentage=90),
+            settings,
+        )
+    )
     # Failures: every problem of 48 bad tags, and SageMaker's longest StatusReason.
     bad_tags = {f"aws:reserved-{i:02d}-" + "k" * 100: "not allowed!" * 20 for i in range(48)}
     invalid = bed.driver.create("Invalid" + "I" * 240, props(tags=bad_tags), rollback=True)
@@ -828,5 +866,285 @@ def test_23_update_in_place_while_an_earlier_change_is_still_updating_waits_then
     assert record["Description"] == ""  # the stack's settings win over the change by hand
     bed.driver.on_poll = None
     bed.assert_nothing_lost()
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+# --- more of the handler end to end --------------------------------------------------------------
+
+
+def test_duration_becomes_start_and_end_at_deploy_time(bed: Bed) -> None:
+    settings = props(schedule__duration=timedelta(days=3))
+    deployed_at = bed.clock.now()
+    _ok(bed.driver.create("Shadow", settings))
+    (request,) = bed.standin.calls_of("CreateInferenceExperiment")
+    assert request["Schedule"]["StartTime"] == pytest.approx(deployed_at.timestamp())
+    assert request["Schedule"]["EndTime"] - request["Schedule"]["StartTime"] == pytest.approx(3 * 86400)
+    bed.delete_stack({"Shadow": settings})
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"sampling_percentage": 0}, "sampling_percentage: must be 1-100, got 0"),
+        ({"shadow_variant__instance_count": 0}, "shadow_variant.instance_count: must be at least 1, got 0"),
+        ({"shadow_variant__variant_name": "prod"}, "shadow_variant.variant_name: must differ"),
+    ],
+    ids=["sampling-0", "instance-count-0", "same-variant-names"],
+)
+def test_invalid_resolved_properties_fail_before_any_sagemaker_call(
+    bed: Bed, changes: dict[str, Any], expected: str
+) -> None:
+    failed = bed.driver.create("Shadow", props(**changes), rollback=True)
+    assert failed.status == "FAILED" and failed.physical_id == CREATE_FAILED_MARKER
+    assert expected in failed.reason
+    assert bed.standin.calls == []
+    bed.assert_nothing_lost()
+
+
+def test_changing_only_the_delete_action_calls_no_mutating_api(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    retain = props(shadow_action_on_delete="Retain")
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, retain, PROPS))
+    assert updated.physical_id == created.physical_id
+    assert [op for op, _ in bed.standin.calls if op in MUTATING] == ["CreateInferenceExperiment"]
+    _ok(bed.driver.delete("Shadow", created.physical_id, retain))
+    assert bed.standin.calls_of("StopInferenceExperiment")[-1]["ModelVariantActions"] == {
+        "prod": "Retain",
+        "shadow": "Retain",
+    }
+    bed.actions[ENDPOINT] = "Retain"
+    bed.assert_nothing_lost()
+
+
+def test_delete_of_a_name_this_resource_never_gave_makes_no_call(bed: Bed) -> None:
+    _ok(bed.driver.delete("Shadow", "never-created", PROPS))
+    assert bed.standin.calls == []
+    bed.assert_nothing_lost()
+
+
+def test_foreign_experiment_under_our_fixed_name_is_neither_adopted_nor_deleted(bed: Bed) -> None:
+    bed.plant_foreign("shared-name", ENDPOINT, tagged_by_other_stack=True)
+    bed.add_endpoint("second-endpoint")
+    settings = props(experiment_name="shared-name", endpoint_name="second-endpoint")
+    failed = bed.driver.create("Shadow", settings)
+    assert failed.status == "FAILED" and "did not create" in failed.reason
+    # CloudFormation's rollback deletes what the failed create answered: the foreign name.
+    _ok(bed.driver.delete("Shadow", failed.physical_id, settings))
+    assert bed.standin.experiments["shared-name"]["Status"] == "Running"
+    bed.assert_nothing_lost()
+
+
+# --- the handler never refuses at deploy what synth accepted (issue 12) --------------------------
+
+PRODUCTION_INSTANCE_TYPE = "ModelVariants[].InfrastructureConfig.RealTimeInferenceConfig.InstanceType"
+
+
+@pytest.mark.parametrize("deferred", [[], ["production_variant.instance_type"]], ids=["known-at-synth", "token"])
+def test_an_older_runtime_botocore_model_never_refuses_what_synth_accepted(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch, deferred: list[str]
+) -> None:
+    """The Lambda runtime's botocore lacks ml.m5.large; SageMaker (the stand-in) has it."""
+    shape = request_rules.member_shape(PRODUCTION_INSTANCE_TYPE)
+    monkeypatch.setattr(shape, "enum", [t for t in shape.enum if t != "ml.m5.large"])
+    assert request_rules.check_settings({"production_variant.instance_type": "ml.m5.large"})  # the old model refuses
+    settings = {**PROPS, "DeployTimeChecks": deferred}
+    created = _ok(bed.driver.create("Shadow", settings))
+    assert (
+        bed.standin.calls_of("CreateInferenceExperiment")[0]["ModelVariants"][0]["InfrastructureConfig"][
+            "RealTimeInferenceConfig"
+        ]["InstanceType"]
+        == "ml.m5.large"
+    )
+    assert bed.standin.experiments[created.physical_id]["Status"] == "Running"
+    bed.delete_stack({"Shadow": settings})
+    bed.assert_nothing_lost()
+
+
+def test_a_prop_that_was_a_token_at_synth_is_checked_at_deploy(bed: Bed) -> None:
+    settings = {**props(sampling_percentage=101), "DeployTimeChecks": ["sampling_percentage"]}
+    failed = bed.driver.create("Shadow", settings, rollback=True)
+    assert failed.status == "FAILED" and "sampling_percentage: must be 1-100, got 101" in failed.reason
+    assert bed.standin.calls == []
+    bed.assert_nothing_lost()
+
+
+# --- defect 1: no credential in the logs at any log level (issue 12) ------------------------------
+
+SESSION_TOKEN = "SECRET-SESSION-TOKEN-3c1e5f7a9b"
+SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_no_credential_reaches_the_log_with_the_function_log_level_at_debug(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda's advanced logging controls at DEBUG: the root logger at DEBUG, writing to stdout."""
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    for name in SDK_LOGGERS:  # as in a fresh Lambda container: nothing has capped them yet
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    root = logging.getLogger()
+    records, stdout = _Records(), logging.StreamHandler(sys.stdout)
+    monkeypatch.setattr(root, "level", logging.DEBUG)
+    root.addHandler(records)
+    root.addHandler(stdout)
+    try:
+        driver = ProviderDriver(
+            clock=bed.clock, total_timeout_seconds=TOTAL_TIMEOUT, query_interval_seconds=QUERY_INTERVAL
+        )
+        created = _ok(driver.create("Shadow", PROPS))
+        _ok(driver.delete("Shadow", created.physical_id, PROPS))
+    finally:
+        root.removeHandler(records)
+        root.removeHandler(stdout)
+    out = capsys.readouterr().out
+    assert any("sagemaker call" in line for line in out.splitlines())  # the handler did log
+    for text in (*records.lines, *out.splitlines()):
+        assert SESSION_TOKEN not in text
+        assert "x-amz-security-token" not in text.lower()
+    bed.assert_nothing_lost()
+
+
+# --- in place exactly where SageMaker allows it (issue 13) ---------------------------------------
+
+
+def _scheduled(bed: Bed, **changes: Any) -> dict[str, Any]:
+    """A test that starts in two days (status Created), with ``changes``."""
+    start = bed.clock.now() + timedelta(days=2)
+    return props(schedule__start_time=start, schedule__duration=timedelta(days=1), **changes)
+
+
+def _assert_updated_in_place(bed: Bed, created: Any, updated: Any, status: str) -> dict[str, Any]:
+    assert updated.physical_id == created.physical_id
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 1
+    assert bed.standin.calls_of("StopInferenceExperiment") == []
+    record = bed.standin.experiments[created.physical_id]
+    assert record["Status"] == status
+    return record
+
+
+def test_sampling_change_on_running_experiment_updates_in_place(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = props(sampling_percentage=10)
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
+    record = _assert_updated_in_place(bed, created, updated, "Running")
+    assert record["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 10
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_shadow_instance_type_change_before_start_updates_in_place(bed: Bed) -> None:
+    old = _scheduled(bed)
+    created = _ok(bed.driver.create("Shadow", old))
+    new = {**_scheduled(bed), **props(shadow_variant__instance_type="ml.c5.2xlarge", shadow_variant__instance_count=3)}
+    new["Schedule"] = old["Schedule"]
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    record = _assert_updated_in_place(bed, created, updated, "Created")
+    shadow_variant = next(v for v in record["ModelVariants"] if v["VariantName"] == "shadow")
+    assert shadow_variant["InfrastructureConfig"]["RealTimeInferenceConfig"] == {
+        "InstanceType": "ml.c5.2xlarge",
+        "InstanceCount": 3,
+    }
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_shadow_instance_type_change_on_running_experiment_replaces_it(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = props(shadow_variant__instance_type="ml.c5.2xlarge")
+    replaced = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
+    assert replaced.physical_id != created.physical_id
+    assert [c["Name"] for c in bed.standin.calls_of("StopInferenceExperiment")] == [created.physical_id]
+    assert bed.standin.calls_of("UpdateInferenceExperiment") == []
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_start_time_change_before_start_updates_in_place(bed: Bed) -> None:
+    start = bed.clock.now() + timedelta(days=2)
+    old = props(schedule__start_time=start, schedule__duration=timedelta(days=1))
+    created = _ok(bed.driver.create("Shadow", old))
+    later = start + timedelta(days=1)
+    new = props(schedule__start_time=later, schedule__duration=timedelta(days=1))
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    record = _assert_updated_in_place(bed, created, updated, "Created")
+    assert record["Schedule"]["StartTime"] == pytest.approx(later.timestamp())
+    assert record["Schedule"]["EndTime"] == pytest.approx((later + timedelta(days=1)).timestamp())
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_start_time_change_on_running_experiment_replaces_it(bed: Bed) -> None:
+    start = bed.clock.now() + timedelta(minutes=10)
+    old = props(schedule__start_time=start, schedule__duration=timedelta(days=1))
+    created = _ok(bed.driver.create("Shadow", old))
+    bed.clock.advance(3600)
+    while bed.describe(created.physical_id) != "Running":
+        pass
+    new = props(schedule__start_time=bed.clock.now() + timedelta(minutes=5), schedule__duration=timedelta(days=1))
+    replaced = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    assert replaced.physical_id != created.physical_id
+    assert bed.standin.calls_of("UpdateInferenceExperiment") == []  # SageMaker would refuse it
+    assert [c["Name"] for c in bed.standin.calls_of("StopInferenceExperiment")] == [created.physical_id]
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_end_time_change_on_running_experiment_updates_in_place(bed: Bed) -> None:
+    old = props(schedule__duration=timedelta(days=1))
+    created = _ok(bed.driver.create("Shadow", old))
+    new = props(schedule__duration=timedelta(days=2))
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    record = _assert_updated_in_place(bed, created, updated, "Running")
+    assert record["Schedule"]["EndTime"] - record["Schedule"]["StartTime"] == pytest.approx(2 * 86400)
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_capture_change_before_start_updates_in_place(bed: Bed) -> None:
+    old = _scheduled(bed, data_capture__destination="s3://capture-bucket/one")
+    created = _ok(bed.driver.create("Shadow", old))
+    new = {**old, "DataStorageConfig": {"Destination": "s3://capture-bucket/two"}}
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    record = _assert_updated_in_place(bed, created, updated, "Created")
+    assert record["DataStorageConfig"]["Destination"] == "s3://capture-bucket/two"
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_description_change_before_start_updates_in_place(bed: Bed) -> None:
+    old = _scheduled(bed)
+    created = _ok(bed.driver.create("Shadow", old))
+    new = {**old, "Description": "bigger shadow"}
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    assert _assert_updated_in_place(bed, created, updated, "Created")["Description"] == "bigger shadow"
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_tag_change_adds_and_deletes_tags_in_place(bed: Bed) -> None:
+    old = props(tags={"team": "churn", "stage": "beta"})
+    created = _ok(bed.driver.create("Shadow", old))
+    new = props(tags={"team": "ml", "cost-center": "42"})
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    record = _assert_updated_in_place(bed, created, updated, "Running")
+    assert bed.standin.calls_of("UpdateInferenceExperiment") == []
+    assert tags_of(record) == {
+        "team": "ml",
+        "cost-center": "42",
+        OWNER_STACK_TAG: bed.driver.stack_id,
+        OWNER_RESOURCE_TAG: "Shadow",
+    }
+    (deleted,) = bed.standin.calls_of("DeleteTags")
+    assert deleted["TagKeys"] == ["stage"]
     bed.delete_stack({"Shadow": new})
     bed.assert_nothing_lost()
