@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from constructs_pkg import DataCapture, ModelVariant, Schedule, ShadowTestExperiment, ValidationError, VariantAction
 from shadow_test_core import rules as request_rules
-from shadow_test_core.experiment_spec import InvalidProperties, parse_properties, settings_of
-from tests.provider_driver import as_cloudformation_sends
+from shadow_test_core.experiment_spec import InvalidProperties, parse_properties
+from tests.provider_driver import as_cloudformation_sends, properties
 from tests.sagemaker_standin import sagemaker_model, validate_params
 
 PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
@@ -290,27 +290,29 @@ _tag_text = st.from_regex(r"[a-zA-Z0-9_.:/=+\-@ ]{1,20}", fullmatch=True).filter
 )
 
 
-def _variant(name, model_name, instance_type, instance_count):
-    return st.fixed_dictionaries(
-        {"VariantName": name, "ModelName": model_name, "InstanceType": instance_type, "InstanceCount": instance_count}
-    )
+def _variant(prop, name, model_name, instance_type, instance_count):
+    return {
+        f"{prop}.variant_name": name,
+        f"{prop}.model_name": model_name,
+        f"{prop}.instance_type": instance_type,
+        f"{prop}.instance_count": instance_count,
+    }
 
 
 def _settings(*, name, text, instance_type, count, sampling, tag_text):
-    """CloudFormation properties from strategies for each kind of value."""
-    return st.fixed_dictionaries(
+    """The custom resource's properties (as the construct writes them) from strategies for each kind of value."""
+    values = st.fixed_dictionaries(
         {
-            "EndpointName": name,
-            "RoleArn": st.just("arn:aws:iam::123456789012:role/shadow"),
-            "ProductionVariant": _variant(st.just("prod"), name, instance_type, count),
-            "ShadowVariant": _variant(name.filter(lambda n: n != "prod"), name, instance_type, count),
-            "SamplingPercentage": sampling,
-            "Description": text,
-            "Tags": st.lists(
-                st.fixed_dictionaries({"Key": tag_text, "Value": tag_text}), max_size=3, unique_by=lambda t: t["Key"]
-            ),
+            "endpoint_name": name,
+            "role": st.just("arn:aws:iam::123456789012:role/shadow"),
+            **_variant("production_variant", st.just("prod"), name, instance_type, count),
+            **_variant("shadow_variant", name.filter(lambda n: n != "prod"), name, instance_type, count),
+            "sampling_percentage": sampling,
+            "description": text,
+            "tags": st.dictionaries(tag_text, tag_text, max_size=3),
         }
     )
+    return values.map(properties)
 
 
 _instance_types = st.sampled_from(request_rules.allowed_instance_types())
@@ -345,13 +347,18 @@ def _request_problems(spec) -> list[str]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_valid_properties)
-def test_valid_settings_are_accepted_and_make_requests_the_model_accepts(properties) -> None:
-    spec = parse_properties(as_cloudformation_sends(properties))
-    assert request_rules.check_settings(settings_of(spec), now=NOW) == []
+def test_valid_settings_are_accepted_and_make_requests_the_model_accepts(props) -> None:
+    spec = parse_properties(as_cloudformation_sends(props))
+    assert request_rules.check_settings(_known(spec), now=NOW) == []
     assert _request_problems(spec) == []
 
 
 _PROPS_ROOTS = {"endpoint_name", "role", "production_variant", "shadow_variant", "sampling_percentage", "schedule"}
+
+
+def _known(spec) -> dict:
+    """The spec's values as synth checks them: props left out are absent."""
+    return {prop: value for prop, value in spec.values.items() if value is not None}
 
 
 def _as_wire(value):
@@ -367,13 +374,13 @@ def _as_wire(value):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_properties)
-def test_accepted_settings_make_requests_the_model_accepts(properties) -> None:
+def test_accepted_settings_make_requests_the_model_accepts(props) -> None:
     try:
-        spec = parse_properties(as_cloudformation_sends(properties))
+        spec = parse_properties(as_cloudformation_sends(props))
     except InvalidProperties as refused:
         assert refused.problems and all(p.split(":")[0].split(".")[0] in _PROPS_ROOTS for p in refused.problems)
         return
-    values = settings_of(spec)
+    values = _known(spec)
     problems = request_rules.check_settings(values, now=NOW)
     model_problems = _request_problems(spec)
     if not problems:
