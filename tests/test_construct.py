@@ -66,28 +66,37 @@ def test_custom_resource_receives_every_setting(full) -> None:
             "ServiceToken": Match.any_value(),
             "EndpointName": "churn-endpoint",
             "RoleArn": {"Fn::GetAtt": [Match.string_like_regexp("ShadowRole"), "Arn"]},
-            "ProductionVariant": {
-                "VariantName": "prod",
-                "ModelName": "model-a",
-                "InstanceType": "ml.m5.large",
-                "InstanceCount": 1,
+            "ModelVariants": [
+                {
+                    "VariantName": "prod",
+                    "ModelName": "model-a",
+                    "InfrastructureConfig": {
+                        "RealTimeInferenceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1}
+                    },
+                },
+                {
+                    "VariantName": "shadow",
+                    "ModelName": "Model-B",
+                    "InfrastructureConfig": {
+                        "RealTimeInferenceConfig": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 2}
+                    },
+                },
+            ],
+            "ShadowModeConfig": {
+                "SourceModelVariantName": "prod",
+                "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 40}],
             },
-            "ShadowVariant": {
-                "VariantName": "shadow",
-                "ModelName": "Model-B",
-                "InstanceType": "ml.c5.xlarge",
-                "InstanceCount": 2,
-            },
-            "SamplingPercentage": 40,
             "Description": "B shadows A",
             "KmsKey": {"Fn::GetAtt": [Match.string_like_regexp("Key"), "Arn"]},
-            "DataCapture": {
+            "DataStorageConfig": {
                 "Destination": {
                     "Fn::Join": ["", ["s3://", {"Ref": Match.string_like_regexp("ShadowCaptureBucket")}, "/capture"]]
                 },
-                "JsonContentTypes": ["application/json"],
+                "ContentType": {"JsonContentTypes": ["application/json"]},
             },
-            "Schedule": {"DurationSeconds": 259200},
+            "ScheduleDurationSeconds": 259200,
+            # The KMS key's ARN is a token at synth: the handler checks it at deploy.
+            "DeployTimeChecks": ["kms_key"],
             "ShadowActionOnDelete": "Promote",
             "Tags": [{"Key": "team", "Value": "churn"}],
         },
@@ -97,7 +106,7 @@ def test_custom_resource_receives_every_setting(full) -> None:
 def test_no_experiment_name_means_the_handler_generates_one(full) -> None:
     template, _ = full
     props = next(iter(template.find_resources("Custom::ShadowTestExperiment").values()))["Properties"]
-    assert "ExperimentName" not in props
+    assert "Name" not in props
 
 
 def test_experiment_role_is_assumed_by_sagemaker_only(full) -> None:
@@ -252,7 +261,7 @@ def test_given_role_is_used_and_no_role_is_created() -> None:
     assert not [r for r in template.find_resources("AWS::IAM::Role") if r.startswith("ShadowRole")]
     template.has_resource_properties(
         "Custom::ShadowTestExperiment",
-        {"RoleArn": "arn:aws:iam::123456789012:role/shadow-runner", "ExperimentName": "fixed-name"},
+        {"RoleArn": "arn:aws:iam::123456789012:role/shadow-runner", "Name": "fixed-name"},
     )
     pass_role = [s for s in _statements(template, "ShadowTestProvider") if s["Action"] == "iam:PassRole"]
     assert pass_role[0]["Resource"] == "arn:aws:iam::123456789012:role/shadow-runner"
@@ -321,9 +330,9 @@ def test_capture_bucket_uses_the_capture_key_and_can_be_destroyed_on_request() -
     )
     capture = template.find_resources("Custom::ShadowTestExperiment")
     (props,) = [r["Properties"] for r in capture.values()]
-    assert props["DataCapture"]["KmsKey"]["Fn::GetAtt"][1] == "Arn"
+    assert props["DataStorageConfig"]["KmsKey"]["Fn::GetAtt"][1] == "Arn"
     # No prefix: the bucket's root, without a trailing slash.
-    first, bucket = props["DataCapture"]["Destination"]["Fn::Join"][1]
+    first, bucket = props["DataStorageConfig"]["Destination"]["Fn::Join"][1]
     assert first == "s3://" and bucket["Ref"].startswith("ShadowCaptureBucket")
 
 
@@ -335,7 +344,7 @@ def test_user_bucket_is_written_not_created() -> None:
     template, _ = synth(build)
     assert not template.find_resources("AWS::S3::Bucket")
     template.has_resource_properties(
-        "Custom::ShadowTestExperiment", {"DataCapture": {"Destination": "s3://my-capture-bucket/shadow"}}
+        "Custom::ShadowTestExperiment", {"DataStorageConfig": {"Destination": "s3://my-capture-bucket/shadow"}}
     )
 
 
