@@ -230,7 +230,10 @@ def plan_update(request: Request, current: Experiment | None, now: datetime) -> 
         return Plan(physical_id=physical_id, complete=True, reason="nothing SageMaker holds changed")
     if not ended:
         assert current is not None
-        if current.status in TRANSITIONING and not settings.changes_needing_replacement(old.values, new.values, "*"):
+        # Deferred only what stays in place once the transition ends, whether it ends Created or Running.
+        if current.status in TRANSITIONING and not settings.changes_needing_replacement(
+            old.values, new.values, "Running"
+        ):
             return Plan(physical_id=physical_id, reason=f"update in place once {current.status} is over")
         if not settings.changes_needing_replacement(old.values, new.values, current.status):
             return _update_in_place(request, current, changed, now)
