@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from shadow_test_core import handler
-from tests.provider_driver import CREATE_FAILED_MARKER, RESPONSE_URL, ProviderDriver
-from tests.sagemaker_standin import SageMakerStandIn
+from devtools.provider_driver import CREATE_FAILED_MARKER, RESPONSE_URL, ProviderDriver
+from devtools.sagemaker_standin import SageMakerStandIn
 
 ENDPOINT = "churn-endpoint"
 PROPS = {

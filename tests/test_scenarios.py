@@ -28,14 +28,14 @@ from botocore.config import Config
 from shadow_test_core import handler
 from shadow_test_core import rules as request_rules
 from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
-from tests.provider_driver import (
+from devtools.provider_driver import (
     CREATE_FAILED_MARKER,
     RESPONSE_LIMIT_BYTES,
     RESPONSE_URL,
     ProviderDriver,
     SimulatedClock,
 )
-from tests.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
+from devtools.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
 
 ENDPOINT = "churn-endpoint"
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-runner"

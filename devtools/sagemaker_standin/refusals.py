@@ -1,0 +1,110 @@
+"""What SageMaker refuses beyond its service model: variants, schedules, stop actions.
+
+Each check raises the ``ValidationException`` SageMaker answers; the model's own limits are
+checked before any of these by ``shadow_test_core.service_model.input_problems``.
+"""
+
+from __future__ import annotations
+
+from devtools.sagemaker_standin.faults import validation_error
+from devtools.sagemaker_standin.records import (
+    DEFAULT_DURATION_SECONDS,
+    Endpoint,
+    JsonDict,
+    shadow_variant_name,
+    source_variant_name,
+)
+
+
+def check_variants(params: JsonDict, endpoint: Endpoint) -> None:
+    names = [variant["VariantName"] for variant in params["ModelVariants"]]
+    if len(set(names)) != len(names):
+        raise validation_error(f"ModelVariants has duplicate variant names: {names}")
+    shadow_config = params["ShadowModeConfig"]
+    source = shadow_config["SourceModelVariantName"]
+    shadows = [v["ShadowModelVariantName"] for v in shadow_config["ShadowModelVariants"]]
+    if source not in names:
+        raise validation_error(f"SourceModelVariantName {source!r} is not one of ModelVariants {names}.")
+    production_names = [variant["VariantName"] for variant in endpoint.production]
+    if source not in production_names:
+        raise validation_error(
+            f"Variant {source!r} is not a production variant of endpoint {endpoint.name!r} "
+            f"(variants: {production_names})."
+        )
+    if len(shadows) != 1:
+        raise validation_error("ShadowModeConfig must have exactly one shadow variant.")
+    shadow = shadows[0]
+    if shadow == source or shadow not in names:
+        raise validation_error(
+            f"ShadowModelVariantName {shadow!r} must be one of ModelVariants {names} "
+            f"and differ from the source variant {source!r}."
+        )
+    if shadow in endpoint.variant_names():
+        raise validation_error(f"Variant {shadow!r} already exists on endpoint {endpoint.name!r}.")
+    if sorted(names) != sorted([source, shadow]):
+        raise validation_error(f"ModelVariants {names} must be exactly the source variant and the shadow variant.")
+
+
+def initial_schedule(schedule: JsonDict, now: float) -> JsonDict:
+    start = float(schedule.get("StartTime", now))
+    end = float(schedule.get("EndTime", start + DEFAULT_DURATION_SECONDS))
+    if end <= start:
+        raise validation_error("Schedule.EndTime must be after Schedule.StartTime.")
+    return {"StartTime": start, "EndTime": end}
+
+
+def updated_schedule(record: JsonDict, schedule: JsonDict | None) -> JsonDict:
+    current = record["Schedule"]
+    if not schedule:
+        return current
+    start = float(schedule.get("StartTime", current["StartTime"]))
+    end = float(schedule.get("EndTime", current["EndTime"]))
+    if record["Status"] == "Running" and start != current["StartTime"]:
+        raise validation_error(
+            "Schedule.StartTime cannot be changed while the experiment is Running; only Schedule.EndTime can."
+        )
+    if end <= start:
+        raise validation_error("Schedule.EndTime must be after Schedule.StartTime.")
+    return {"StartTime": start, "EndTime": end}
+
+
+def updated_shadow_config(record: JsonDict, config: JsonDict | None) -> JsonDict:
+    if config is None:
+        return record["ShadowModeConfig"]
+    names = (config["SourceModelVariantName"], config["ShadowModelVariants"][0]["ShadowModelVariantName"])
+    if names != (source_variant_name(record), shadow_variant_name(record)):
+        raise validation_error(
+            "ShadowModeConfig cannot change the source or shadow variant of an experiment; "
+            "only SamplingPercentage can be updated."
+        )
+    return config
+
+
+def updated_model_variants(record: JsonDict, variants: list[JsonDict] | None) -> list[JsonDict]:
+    if variants is None:
+        return record["ModelVariants"]
+    old_names = sorted(v["VariantName"] for v in record["ModelVariants"])
+    new_names = sorted(v["VariantName"] for v in variants)
+    if old_names != new_names:
+        raise validation_error(f"ModelVariants must keep the experiment's variants {old_names}; got {new_names}.")
+    return variants
+
+
+def checked_actions(record: JsonDict, actions: dict[str, str]) -> dict[str, str]:
+    source, shadow = source_variant_name(record), shadow_variant_name(record)
+    unknown = sorted(set(actions) - {source, shadow})
+    if unknown:
+        raise validation_error(
+            f"ModelVariantActions names {unknown}, which are not variants of inference "
+            f"experiment {record['Name']!r} (variants: {[source, shadow]})."
+        )
+    source_action = actions.get(source, "Retain")
+    shadow_action = actions.get(shadow, "Remove")
+    if source_action == "Promote":
+        raise validation_error(f"The production variant {source!r} cannot be promoted; only the shadow variant can.")
+    if (source_action == "Remove") != (shadow_action == "Promote"):
+        raise validation_error(
+            "Promoting the shadow variant requires removing the production variant, and the "
+            "production variant can only be removed when the shadow variant is promoted."
+        )
+    return {source: source_action, shadow: shadow_action}
