@@ -261,8 +261,9 @@ def test_map_keys_values_and_sizes_are_checked() -> None:
 
 def test_a_null_member_counts_as_absent() -> None:
     assert input_problems("CreateInferenceExperiment", {**CREATE, "Description": None}) == []
-    assert "'RoleArn' failed to satisfy constraint: Member must not be null" in (
-        input_problems("CreateInferenceExperiment", {**CREATE, "RoleArn": None})[0]
+    assert (
+        "'RoleArn' failed to satisfy constraint: Member must not be null"
+        in (input_problems("CreateInferenceExperiment", {**CREATE, "RoleArn": None})[0])
     )
 
 
@@ -272,13 +273,16 @@ def test_violations_carry_kind_limit_and_path() -> None:
 
     (violation,) = shape_violations(shape, value, "ShadowModeConfig")
 
-    assert (violation.kind, violation.path) == ("required", "ShadowModeConfig.ShadowModelVariants[0].SamplingPercentage")
+    assert (violation.kind, violation.path) == (
+        "required",
+        "ShadowModeConfig.ShadowModelVariants[0].SamplingPercentage",
+    )
 
 
 def test_rules_word_the_walkers_violations_by_prop() -> None:
-    assert rules.check_member("sampling_percentage", 0, "ShadowModeConfig.ShadowModelVariants[].SamplingPercentage") == [
-        "sampling_percentage: must be 1-100, got 0"
-    ]
+    assert rules.check_member(
+        "sampling_percentage", 0, "ShadowModeConfig.ShadowModelVariants[].SamplingPercentage"
+    ) == ["sampling_percentage: must be 1-100, got 0"]
     assert rules.check_member("data_capture.json_content_types", ("a/" + "b" * 298,), "DataStorageConfig.ContentType.JsonContentTypes") == [
         f"data_capture.json_content_types[0]: length must be 1-256 characters (got 300: {'a/' + 'b' * 298!r})"
     ]  # fmt: skip
