@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+
 class LogSink:
     """Takes the handler's log lines (it prints JSON lines to stdout), counting them."""
 

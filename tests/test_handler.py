@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from shadow_test_core import handler
 from devtools.provider_driver import CREATE_FAILED_MARKER, RESPONSE_URL, ProviderDriver
 from devtools.sagemaker_standin import SageMakerStandIn
+from shadow_test_core import handler
 
 ENDPOINT = "churn-endpoint"
 PROPS = {

@@ -25,9 +25,6 @@ import botocore.retries.standard
 import pytest
 from botocore.config import Config
 
-from shadow_test_core import handler
-from shadow_test_core import rules as request_rules
-from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
 from devtools.provider_driver import (
     CREATE_FAILED_MARKER,
     RESPONSE_LIMIT_BYTES,
@@ -36,6 +33,9 @@ from devtools.provider_driver import (
     SimulatedClock,
 )
 from devtools.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
+from shadow_test_core import handler
+from shadow_test_core import rules as request_rules
+from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
 
 ENDPOINT = "churn-endpoint"
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-runner"

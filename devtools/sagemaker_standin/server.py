@@ -224,8 +224,8 @@ class SageMakerStandIn:
         if fault is not None:
             self._stopping.wait(fault.delay)
         try:
-            body = self._answer(target, operation, params)
-            return _Reply(drop=True) if fault is not None and fault.kind == "drop_after" else _Reply(body=body)
+            answer = self._answer(target, operation, params)
+            return _Reply(drop=True) if fault is not None and fault.kind == "drop_after" else _Reply(body=answer)
         except ApiError as error:
             return self._error_reply(error)
         except Exception as error:  # a stand-in bug must not look like a dropped connection

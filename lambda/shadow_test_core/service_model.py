@@ -288,9 +288,14 @@ def shape_violations(shape: Any, value: Any, path: str = "") -> list[Violation]:
     return found
 
 
+def _has_wire_type(shape: Any, value: Any) -> bool:
+    if isinstance(value, bool) and shape.type_name != "boolean":
+        return False  # JSON's true is no number
+    return isinstance(value, _WIRE_TYPES.get(shape.type_name, (object,)))
+
+
 def _walk(shape: Any, value: Any, path: str, found: list[Violation]) -> None:
-    expected = _WIRE_TYPES.get(shape.type_name, (object,))
-    if (isinstance(value, bool) and shape.type_name != "boolean") or not isinstance(value, expected):
+    if not _has_wire_type(shape, value):
         found.append(Violation(path=path, value=value, kind="type", shape=shape))
         return
     if shape.type_name == "structure":
