@@ -29,6 +29,8 @@ def invalid_request(problems: list[str]) -> ApiError:
 
 @dataclass(frozen=True)
 class ErrorFault:
+    """An injected fault answered as an error: HTTP status, error code, default message."""
+
     status: int
     code: str
     default_message: str
@@ -47,6 +49,8 @@ FAULT_KINDS: frozenset[str] = frozenset({*ERROR_FAULTS, "drop", "drop_after", "s
 
 @dataclass
 class Fault:
+    """A fault waiting for its next ``remaining`` calls of ``operation`` (any when None)."""
+
     kind: str
     operation: str | None
     remaining: int

@@ -18,6 +18,8 @@ MAX_TAGS_PER_RESOURCE = 50
 
 @dataclass
 class Endpoint:
+    """An ``InService`` endpoint: its production variants and the shadow variants experiments add."""
+
     name: str
     arn: str
     production: list[JsonDict]
@@ -31,6 +33,8 @@ class Endpoint:
 
 @dataclass
 class StopPlan:
+    """What a ``StopInferenceExperiment`` asked for, carried out when ``Stopping`` ends."""
+
     actions: dict[str, str]
     desired_variants: list[JsonDict] | None
     desired_state: str
@@ -49,6 +53,7 @@ class Lifecycle:
 
 
 def drop_none(values: JsonDict) -> JsonDict:
+    """``values`` without its None members (SageMaker leaves absent members out of an answer)."""
     return {key: value for key, value in values.items() if value is not None}
 
 
@@ -64,6 +69,7 @@ def endpoint_variant(config: JsonDict) -> JsonDict:
 
 
 def variant_summary(variant: JsonDict) -> JsonDict:
+    """A ``ProductionVariantSummary`` of ``DescribeEndpoint`` for an endpoint variant."""
     count = variant.get("InstanceCount", 1)
     return {
         "VariantName": variant["VariantName"],
@@ -103,18 +109,22 @@ def replace_variant(variants: list[JsonDict], name: str, replacements: list[Json
 
 
 def shadow_variant_name(record: JsonDict) -> str:
+    """The name of an experiment's (single) shadow variant."""
     return record["ShadowModeConfig"]["ShadowModelVariants"][0]["ShadowModelVariantName"]
 
 
 def source_variant_name(record: JsonDict) -> str:
+    """The name of the production variant an experiment shadows."""
     return record["ShadowModeConfig"]["SourceModelVariantName"]
 
 
 def encode_token(offset: int) -> str:
+    """A list operation's ``NextToken`` for the page starting at ``offset``."""
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 
 def decode_token(token: str | None, total: int) -> int:
+    """The offset a ``NextToken`` stands for; refuses a token this stand-in did not make."""
     if token is None:
         return 0
     try:
@@ -129,6 +139,7 @@ def decode_token(token: str | None, total: int) -> int:
 
 
 def list_filter(record: JsonDict, params: JsonDict) -> bool:
+    """Whether ``ListInferenceExperiments`` with ``params`` lists ``record``."""
     checks = (
         params.get("NameContains", "") in record["Name"],
         params.get("StatusEquals", record["Status"]) == record["Status"],
@@ -142,6 +153,7 @@ def list_filter(record: JsonDict, params: JsonDict) -> bool:
 
 
 def summary(record: JsonDict) -> JsonDict:
+    """An ``InferenceExperimentSummary`` of ``ListInferenceExperiments``."""
     keys = (
         "Name", "Type", "Schedule", "Status", "StatusReason", "Description",
         "CreationTime", "CompletionTime", "LastModifiedTime", "RoleArn",
@@ -150,6 +162,7 @@ def summary(record: JsonDict) -> JsonDict:
 
 
 def variant_status(record: JsonDict, variant_name: str) -> str:
+    """A model variant's status in ``DescribeInferenceExperiment``, following the experiment's."""
     if variant_name == source_variant_name(record):
         return "InService"
     return {

@@ -17,6 +17,7 @@ from devtools.sagemaker_standin.records import (
 
 
 def check_variants(params: JsonDict, endpoint: Endpoint) -> None:
+    """A create's variants: one source on the endpoint and one new shadow, nothing else."""
     names = [variant["VariantName"] for variant in params["ModelVariants"]]
     if len(set(names)) != len(names):
         raise validation_error(f"ModelVariants has duplicate variant names: {names}")
@@ -46,6 +47,7 @@ def check_variants(params: JsonDict, endpoint: Endpoint) -> None:
 
 
 def initial_schedule(schedule: JsonDict, now: float) -> JsonDict:
+    """A create's schedule: starting now and lasting 7 days unless given."""
     start = float(schedule.get("StartTime", now))
     end = float(schedule.get("EndTime", start + DEFAULT_DURATION_SECONDS))
     if end <= start:
@@ -54,6 +56,7 @@ def initial_schedule(schedule: JsonDict, now: float) -> JsonDict:
 
 
 def updated_schedule(record: JsonDict, schedule: JsonDict | None) -> JsonDict:
+    """An update's schedule: only the end may move while Running."""
     current = record["Schedule"]
     if not schedule:
         return current
@@ -69,6 +72,7 @@ def updated_schedule(record: JsonDict, schedule: JsonDict | None) -> JsonDict:
 
 
 def updated_shadow_config(record: JsonDict, config: JsonDict | None) -> JsonDict:
+    """An update's shadow config: only the sampling may change."""
     if config is None:
         return record["ShadowModeConfig"]
     names = (config["SourceModelVariantName"], config["ShadowModelVariants"][0]["ShadowModelVariantName"])
@@ -81,6 +85,7 @@ def updated_shadow_config(record: JsonDict, config: JsonDict | None) -> JsonDict
 
 
 def updated_model_variants(record: JsonDict, variants: list[JsonDict] | None) -> list[JsonDict]:
+    """An update's model variants: the same variants, other settings."""
     if variants is None:
         return record["ModelVariants"]
     old_names = sorted(v["VariantName"] for v in record["ModelVariants"])
@@ -91,6 +96,7 @@ def updated_model_variants(record: JsonDict, variants: list[JsonDict] | None) ->
 
 
 def checked_actions(record: JsonDict, actions: dict[str, str]) -> dict[str, str]:
+    """A stop's variant actions: promoting the shadow means removing the source, and only then."""
     source, shadow = source_variant_name(record), shadow_variant_name(record)
     unknown = sorted(set(actions) - {source, shadow})
     if unknown:

@@ -171,9 +171,8 @@ class SageMakerStandIn:
         (close the connection without answering), ``drop_after`` (perform the
         operation, then close the connection without answering: a lost
         response, after which a client's retry meets the changed state), ``slow`` (wait ``delay``
-        seconds, then answer normally), ``conflict`` (400 ConflictException),
-        ``access_denied`` (400 AccessDeniedException) and ``resource_in_use``
-        (400 ResourceInUse).  ``message`` overrides the error message.
+        seconds, then answer normally) and ``access_denied`` (400 AccessDeniedException).
+        ``message`` overrides the error message.
         Faults are consumed in the order they were injected.
         """
         if kind not in FAULT_KINDS:
