@@ -6,8 +6,8 @@ It imports nothing but the standard library and botocore, both present in the La
 
 Each setting is addressed by its Python prop path (``shadow_variant.instance_type``) and mapped
 to the ``CreateInferenceExperiment`` request member it becomes. Lengths, patterns, enums, ranges
-and list sizes come from walking that member's shape (``service_model``); rules the model cannot express (variant
-names differ, schedule limits, ``aws:`` tag prefixes...) are written out below.
+and list sizes come from walking that member's shape (``service_model``); rules the model cannot
+express (variant names differ, schedule limits, ``aws:`` tag prefixes...) are written out below.
 """
 
 from __future__ import annotations
