@@ -117,12 +117,6 @@ def test_member_shape_steps_into_lists_with_brackets_or_indexes() -> None:
     assert rules.member_shape(INSTANCE_TYPE) is by_brackets
 
 
-def test_allowed_instance_types_are_the_models_enum() -> None:
-    shape = member_shape("CreateInferenceExperiment", INSTANCE_TYPE)
-
-    assert rules.allowed_instance_types() == list(shape.enum)
-
-
 # --- Request problems, worded as SageMaker words them -------------------------------------------
 
 
