@@ -7,6 +7,6 @@ from __future__ import annotations
 
 import sys
 
-# Write no bytecode beside the modules this imports (tests/, and lambda/, a CDK asset whose hash
+# Write no bytecode beside the modules this imports (devtools/, and lambda/, a CDK asset whose hash
 # would change); the children get PYTHONDONTWRITEBYTECODE for the same reason.
 sys.dont_write_bytecode = True

@@ -1,8 +1,8 @@
 """The deploy path against the loopback SageMaker stand-in: invocations, API calls, wall time.
 
-The stand-in (``tests/sagemaker_standin.py``) runs in this process; the handler runs in a fresh
+The stand-in (``devtools/sagemaker_standin``) runs in this process; the handler runs in a fresh
 interpreter (``benchmarks.deploy_child``), a cold Lambda, driven through the Provider-framework
-stand-in ``tests/provider_driver.py``. The stand-in moves an experiment one status per
+stand-in ``devtools/provider_driver.py``. The stand-in moves an experiment one status per
 ``DescribeInferenceExperiment`` (``steps_per_transition=1``), so the poll counts are the fewest
 the handler needs: one poll per status SageMaker passes through, plus the one that sees it settled.
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._measure import PYTHON, ROOT, child_env, last_json_line, progress, timed_run
+from devtools.sagemaker_standin import SageMakerStandIn
 
 ENDPOINT = "churn-endpoint"
 LOGICAL_ID = "Shadow"
@@ -169,8 +170,6 @@ def _handler_process(sagemaker_url: str) -> Iterator[Send]:
 
 
 def measure() -> DeployResult:
-    from tests.sagemaker_standin import SageMakerStandIn
-
     defaults = provider_defaults()
     steps: list[Step] = []
     with SageMakerStandIn() as standin:

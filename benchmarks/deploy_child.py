@@ -1,7 +1,7 @@
 """The handler's side of the deploy benchmark, in a fresh interpreter (a cold Lambda).
 
 Reads one JSON command a line from stdin (``create``, ``update`` or ``delete`` of one logical
-resource), delivers it through ``tests.provider_driver.ProviderDriver`` to the real handler, whose
+resource), delivers it through ``devtools.provider_driver.ProviderDriver`` to the real handler, whose
 boto3 client talks to the SageMaker stand-in named by ``AWS_ENDPOINT_URL_SAGEMAKER``, and answers
 one JSON line: the outcome, each handler invocation and its duration, and the wall time.
 """
@@ -12,10 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class LogSink:
@@ -87,12 +84,11 @@ def _execute(driver: Any, command: dict[str, Any], physical_ids: dict[str, str])
 
 
 def main() -> int:
-    sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
     started = time.perf_counter()
-    import handler
+    from shadow_test_core import handler
 
     import_seconds = time.perf_counter() - started
-    from tests.provider_driver import ProviderDriver
+    from devtools.provider_driver import ProviderDriver
 
     log = InvocationLog(handler)
     driver = ProviderDriver()

@@ -604,8 +604,8 @@ def _deploy_section(results: Results) -> list[str]:
     return [
         f"## 4. Deploy path against the loopback SageMaker stand-in (query_interval {interval:.0f} s)",
         "",
-        "The real handler in a fresh interpreter (a cold Lambda), driven by `tests/provider_driver.py` (the "
-        "Provider framework's behaviour), its botocore client talking to `tests/sagemaker_standin.py` on "
+        "The real handler in a fresh interpreter (a cold Lambda), driven by `devtools/provider_driver.py` (the "
+        "Provider framework's behaviour), its botocore client talking to `devtools/sagemaker_standin` on "
         "127.0.0.1. The stand-in moves an experiment one status per DescribeInferenceExperiment "
         "(`steps_per_transition=1`), so these are the fewest polls the handler needs, not the polls of a real "
         "SageMaker, whose statuses last minutes. Steps run in order on one resource.",

@@ -35,7 +35,7 @@ def _cdk_context() -> dict[str, Any]:
 
 
 class ValidationTimer:
-    """Wraps ``request_rules.check_settings`` (the construct's synth-time validation) to time its calls.
+    """Wraps ``shadow_test_core.rules.check_settings`` (the construct's synth-time validation) to time its calls.
 
     The first call pays for importing botocore and reading its ``sagemaker`` service model.
     """
@@ -46,9 +46,7 @@ class ValidationTimer:
 
     def install(self) -> None:
         started = time.perf_counter()
-        from constructs_pkg._handler_code import request_rules
-
-        rules: Any = request_rules()
+        from shadow_test_core import rules
         self.load_seconds = time.perf_counter() - started
         original: Callable[..., list[str]] = rules.check_settings
 

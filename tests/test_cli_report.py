@@ -1,7 +1,7 @@
 """The ``shadow-test`` command line against moto (CloudWatch) and the loopback SageMaker stand-in.
 
 moto 5.2.5 has no SageMaker inference experiments, so ``DescribeInferenceExperiment``
-and ``StopInferenceExperiment`` are served by ``tests/sagemaker_standin.py`` on
+and ``StopInferenceExperiment`` are served by ``devtools/sagemaker_standin`` on
 127.0.0.1, reached through ``AWS_ENDPOINT_URL_SAGEMAKER`` exactly as a user
 would point the CLI at a stand-in; moto's in-process mock lets that loopback
 traffic through. moto's ``GetMetricData`` does not compute percentile
@@ -44,7 +44,7 @@ from constructs_pkg.cli.verdict import (
     overall_verdict,
 )
 from constructs_pkg.cli.window import parse_duration, report_window, series_window, summary_window
-from tests.sagemaker_standin import SageMakerStandIn
+from devtools.sagemaker_standin import SageMakerStandIn
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-test"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

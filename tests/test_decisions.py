@@ -16,6 +16,12 @@ from botocore.validate import ParamValidator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.provider_driver import (
+    CREATE_FAILED_MARKER,
+    MISSING_PHYSICAL_ID_MARKER,
+    as_cloudformation_sends,
+    properties,
+)
 from shadow_test_core import decisions, recovery
 from shadow_test_core.decisions import (
     DELETES_REPLACED,
@@ -35,7 +41,6 @@ from shadow_test_core.experiment_spec import (
     parse_properties,
 )
 from shadow_test_core.settings import SETTINGS
-from tests.provider_driver import CREATE_FAILED_MARKER, MISSING_PHYSICAL_ID_MARKER, as_cloudformation_sends, properties
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"

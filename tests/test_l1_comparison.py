@@ -29,10 +29,14 @@ CONSTRUCT_PROPS: dict[str, dict[str, Any]] = {
     "51 tags": {"tags": {f"k{i}": "v" for i in range(51)}},
     "description of 1,025 characters": {"description": "d" * 1025},
     "sampling 101%": {"sampling_percentage": 101},
-    "unknown instance type": {"shadow_variant": ModelVariant(variant_name="shadow", model_name="b", instance_type="ml.m5.huge")},
+    "unknown instance type": {
+        "shadow_variant": ModelVariant(variant_name="shadow", model_name="b", instance_type="ml.m5.huge")
+    },
     "sampling 0%": {"sampling_percentage": 0},
     "instance count 0": {
-        "shadow_variant": ModelVariant(variant_name="shadow", model_name="b", instance_type="ml.m5.large", instance_count=0)
+        "shadow_variant": ModelVariant(
+            variant_name="shadow", model_name="b", instance_type="ml.m5.large", instance_count=0
+        )
     },
     "59-day schedule": {"schedule": Schedule(start_time=_START, end_time=_START + timedelta(days=59))},
 }

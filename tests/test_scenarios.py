@@ -28,10 +28,7 @@ import botocore.retries.standard
 import pytest
 from botocore.config import Config
 
-from shadow_test_core import rules as request_rules
-from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
-from shadow_test_core.sagemaker_api import SageMakerApi, create_client
-from tests.provider_driver import (
+from devtools.provider_driver import (
     CREATE_FAILED_MARKER,
     RESPONSE_LIMIT_BYTES,
     RESPONSE_URL,
@@ -39,7 +36,10 @@ from tests.provider_driver import (
     SimulatedClock,
     properties,
 )
-from tests.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
+from devtools.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
+from shadow_test_core import rules as request_rules
+from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
+from shadow_test_core.sagemaker_api import SageMakerApi, create_client
 
 ENDPOINT = "churn-endpoint"
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-runner"
@@ -946,8 +946,20 @@ def test_an_older_runtime_botocore_model_never_refuses_what_synth_accepted(
     bed: Bed, monkeypatch: pytest.MonkeyPatch, deferred: list[str]
 ) -> None:
     """The Lambda runtime's botocore lacks ml.m5.large; SageMaker (the stand-in) has it."""
-    shape = request_rules.member_shape(PRODUCTION_INSTANCE_TYPE)
-    monkeypatch.setattr(shape, "enum", [t for t in shape.enum if t != "ml.m5.large"])
+    newer_model = request_rules.member_shape
+
+    def older_model(member_path: str) -> Any:
+        shape = newer_model(member_path)
+        if member_path != PRODUCTION_INSTANCE_TYPE:
+            return shape
+        older = copy.copy(shape)
+        older.__dict__.pop("metadata", None)  # botocore caches it on the instance
+        older.__dict__.pop("enum", None)
+        older._shape_model = {**shape._shape_model, "enum": [t for t in shape.enum if t != "ml.m5.large"]}
+        return older
+
+    # The handler's rules see the older model; SageMaker (the stand-in) the newer one.
+    monkeypatch.setattr(request_rules, "member_shape", older_model)
     assert request_rules.check_settings({"production_variant.instance_type": "ml.m5.large"})  # the old model refuses
     settings = {**PROPS, "DeployTimeChecks": deferred}
     created = _ok(bed.driver.create("Shadow", settings))

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from constructs_pkg import DataCapture, ModelVariant, Schedule, ShadowTestExperiment, ValidationError, VariantAction
+from devtools.provider_driver import as_cloudformation_sends, properties
 from shadow_test_core import rules as request_rules
 from shadow_test_core.experiment_spec import InvalidProperties, parse_properties
-from tests.provider_driver import as_cloudformation_sends, properties
-from tests.sagemaker_standin import sagemaker_model, validate_params
+from shadow_test_core.service_model import input_problems, service_model
 
 PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
 SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.c5.xlarge")
@@ -236,7 +236,7 @@ def test_tokens_are_left_to_the_handler(stack) -> None:
 
 
 def test_instance_types_come_from_the_service_model() -> None:
-    model_enum = sagemaker_model().shape_for("ProductionVariantInstanceType").enum
+    model_enum = service_model().shape_for("ProductionVariantInstanceType").enum
     assert request_rules.allowed_instance_types() == list(model_enum)
     assert len(model_enum) > 100
 
@@ -341,8 +341,7 @@ _properties = st.one_of(
 
 def _request_problems(spec) -> list[str]:
     request = spec.create_request(name="generated-name", now=NOW, owner_tags={"cdk-shadow-test:stack-id": "s"})
-    shape = sagemaker_model().operation_model("CreateInferenceExperiment").input_shape
-    return validate_params(shape, _as_wire(request))
+    return input_problems("CreateInferenceExperiment", _as_wire(request))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,36 +6,38 @@ It imports nothing but the standard library and botocore, both present in the La
 
 Each setting is addressed by its Python prop path (``shadow_variant.instance_type``) and mapped
 to the ``CreateInferenceExperiment`` request member it becomes. Lengths, patterns, enums, ranges
-and list sizes come from walking that member's shape; rules the model cannot express (variant
-names differ, schedule limits, ``aws:`` tag prefixes...) are written out below.
+and list sizes come from walking that member's shape (``service_model``); rules the model cannot
+express (variant names differ, schedule limits, ``aws:`` tag prefixes...) are written out below.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any
 
-from . import settings
+from shadow_test_core import service_model, settings
+from shadow_test_core.service_model import Violation
+from shadow_test_core.service_model import matches_pattern as matches_pattern  # re-exported
 
 OPERATION = "CreateInferenceExperiment"
 
 #: SageMaker refuses shadow tests that run longer than this.
 MAX_SCHEDULE = timedelta(days=30)
 
-
 def _model_path(member: str) -> str:
     """A settings member path (``ModelVariants[1].VariantName``) as the walker's (``ModelVariants[].VariantName``)."""
     return re.sub(r"\[\d+\]", "[]", member)
 
 
-#: Prop path -> path of the request member it becomes (for the settings SageMaker holds).
+#: Prop path -> path of the request member it becomes, for the settings SageMaker holds whose
+#: model shape says what is allowed (the schedule's and the tags' rules are written out below).
 PROP_MEMBERS: dict[str, str] = {
-    s.prop: _model_path(s.member) for s in settings.SETTINGS if s.sent_to_sagemaker and s.kind != settings.TAGS
+    s.prop: _model_path(s.member)
+    for s in settings.SETTINGS
+    if s.sent_to_sagemaker and s.kind not in (settings.TAGS, settings.TIME)
 }
 PROP_MEMBERS["tags"] = "Tags"
 
@@ -47,87 +49,15 @@ _KMS_KEY_FORMS = (
     re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:alias/[a-zA-Z0-9:/_-]{1,250}"),
 )
 
-# Java's Unicode classes, which Python's re lacks: a non-ASCII character of the value is folded
-# to an ASCII stand-in of its category, and the class to that stand-in's range.
-_UNICODE_CLASSES = {r"\p{L}": ("a-zA-Z", "L", "a"), r"\p{N}": ("0-9", "N", "0"), r"\p{Z}": (" ", "Z", " ")}
-
-
-@lru_cache(maxsize=1)
-def _input_shape() -> Any:
-    import botocore.session  # deferred: the handler pays for it only when it validates
-
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return model.operation_model(OPERATION).input_shape
-
 
 def member_shape(member_path: str) -> Any:
     """Return the botocore shape of a ``CreateInferenceExperiment`` request member."""
-    shape = _input_shape()
-    for step in member_path.split("."):
-        name = step.removesuffix("[]")
-        shape = shape.members[name]
-        if step.endswith("[]"):
-            shape = shape.member
-    return shape
+    return service_model.member_shape(OPERATION, member_path)
 
 
 def allowed_instance_types() -> list[str]:
     """SageMaker's production-variant instance types, as the installed botocore knows them."""
     return list(member_shape(PROP_MEMBERS["production_variant.instance_type"]).enum)
-
-
-# Java's "." excludes every line terminator; Python's only "\n".
-_JAVA_DOT = "[^\n\r\x85\u2028\u2029]"
-
-
-def _java_dots(pattern: str) -> str:
-    """Give unescaped dots outside character classes Java's meaning."""
-    out, in_class, escaped = [], False, False
-    for char in pattern:
-        if escaped:
-            out.append(char)
-            escaped = False
-        elif char == "\\":
-            out.append(char)
-            escaped = True
-        elif char == "[":
-            in_class = True
-            out.append(char)
-        elif char == "]":
-            in_class = False
-            out.append(char)
-        else:
-            out.append(_JAVA_DOT if char == "." and not in_class else char)
-    return "".join(out)
-
-
-@lru_cache(maxsize=64)
-def _compile_pattern(pattern: str) -> tuple[re.Pattern[str], bool]:
-    pattern = _java_dots(pattern)
-    uses_unicode_classes = False
-    for java_class, (ascii_range, _category, _stand_in) in _UNICODE_CLASSES.items():
-        if java_class in pattern:
-            uses_unicode_classes = True
-            pattern = pattern.replace(java_class, ascii_range)
-    return re.compile(pattern), uses_unicode_classes
-
-
-def _fold_unicode(value: str) -> str:
-    folded = []
-    for char in value:
-        if char.isascii():
-            folded.append(char)
-            continue
-        category = unicodedata.category(char)[0]
-        stand_in = next((s for _r, c, s in _UNICODE_CLASSES.values() if c == category), "\x00")
-        folded.append(stand_in)
-    return "".join(folded)
-
-
-def matches_pattern(value: str, pattern: str) -> bool:
-    """Full-match ``value`` against a service-model (Java) regular expression."""
-    compiled, unicode_aware = _compile_pattern(pattern)
-    return compiled.fullmatch(_fold_unicode(value) if unicode_aware else value) is not None
 
 
 _PATTERN_WORDS = {
@@ -151,60 +81,61 @@ def _suggest(value: str, choices: list[str]) -> str:
     return f"; did you mean {candidates[0]!r}?" if candidates else ""
 
 
+# Minimums SageMaker enforces beyond its model (a 0% shadow or a 0-instance variant is refused).
+_TIGHTER_MINIMUMS = {s.prop: s.minimum for s in settings.SETTINGS if s.minimum is not None}
+
+
 def _describe_range(low: int | None, high: int | None) -> str:
     if low is not None and high is not None:
         return f"{low}-{high}"
     return f"at least {low}" if low is not None else f"at most {high}"
 
 
+_TYPE_WORDS = {"string": "a string", "integer": "a whole number", "long": "a whole number", "list": "a list"}
+
+
 def _check_scalar(prop: str, value: Any, shape: Any) -> list[str]:
-    meta = shape.metadata
-    if shape.type_name == "string":
-        if not isinstance(value, str):
-            return [f"{prop}: expected a string (got {value!r})"]
-        if getattr(shape, "enum", None):
-            if value not in shape.enum:
-                allowed = (
-                    ", ".join(shape.enum)
-                    if len(shape.enum) <= 12
-                    else (f"one of {len(shape.enum)} values such as {', '.join(shape.enum[:6])}")
-                )
-                return [f"{prop}: {value!r} is not allowed{_suggest(value, list(shape.enum))} (allowed: {allowed})"]
-            return []
-        problems = []
+    """Every way ``value`` breaks ``shape`` (walked by ``service_model``), worded for the prop path."""
+    violations = service_model.shape_violations(shape, value)
+    tighter = _TIGHTER_MINIMUMS.get(prop)
+    if tighter is not None and not violations and isinstance(value, int) and value < tighter:
+        violations.append(Violation(path="", value=value, kind="min_value", shape=shape, limit=tighter))
+    # A value outside an enum is reported for that alone: its length or pattern adds nothing.
+    outside_enum = {violation.path for violation in violations if violation.kind == "enum"}
+    return [
+        _worded(prop, violation)
+        for violation in violations
+        if violation.kind == "enum" or violation.path not in outside_enum
+    ]
+
+
+def _worded(prop: str, violation: Violation) -> str:
+    path, value, shape, meta = violation.path, violation.value, violation.shape, violation.shape.metadata
+    where = f"{prop}{path}" if not path or path.startswith("[") else f"{prop}.{path}"
+    if violation.kind == "type":
+        return f"{where}: expected {_TYPE_WORDS.get(shape.type_name, 'a ' + shape.type_name)} (got {value!r})"
+    if violation.kind == "enum":
+        enum = list(shape.enum)
+        allowed = ", ".join(enum) if len(enum) <= 12 else f"one of {len(enum)} values such as {', '.join(enum[:6])}"
+        return f"{where}: {value!r} is not allowed{_suggest(value, enum)} (allowed: {allowed})"
+    if violation.kind in ("min_length", "max_length"):
         low, high = meta.get("min", 0), meta.get("max")
-        if len(value) < low or (high is not None and len(value) > high):
-            problems.append(f"{prop}: length must be {low}-{high} characters (got {len(value)}: {value!r})")
-        if "pattern" in meta and not matches_pattern(value, meta["pattern"]):
-            problems.append(f"{prop}: {value!r} must be {_describe_pattern(meta['pattern'])}")
-        return problems
-    if shape.type_name in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return [f"{prop}: expected a whole number (got {value!r})"]
-        setting = settings.BY_PROP.get(prop)
-        minimum = setting.minimum if setting is not None else None
-        low, high = minimum if minimum is not None else meta.get("min"), meta.get("max")
-        if (low is not None and value < low) or (high is not None and value > high):
-            return [f"{prop}: must be {_describe_range(low, high)}, got {value}"]
-        return []
-    return []
+        if shape.type_name == "string":
+            return f"{where}: length must be {low}-{high} characters (got {len(value)}: {value!r})"
+        return f"{where}: must hold {low}-{high} items (got {len(value)})"
+    if violation.kind in ("min_value", "max_value"):
+        low = _TIGHTER_MINIMUMS.get(prop, meta.get("min")) if not path else meta.get("min")
+        return f"{where}: must be {_describe_range(low, meta.get('max'))}, got {value}"
+    if violation.kind == "pattern":
+        return f"{where}: {value!r} must be {_describe_pattern(violation.limit)}"
+    if violation.kind == "required":
+        return f"{where}: is required"
+    return f"{where}: {shape.name} has no member {violation.limit!r}"
 
 
 def check_member(prop: str, value: Any, member_path: str) -> list[str]:
     """Check one value against the shape of the request member it becomes."""
-    shape = member_shape(member_path)
-    if shape.type_name != "list":
-        return _check_scalar(prop, value, shape)
-    if not isinstance(value, list | tuple):
-        return [f"{prop}: expected a list (got {value!r})"]
-    low, high = shape.metadata.get("min", 0), shape.metadata.get("max")
-    problems = []
-    if len(value) < low or (high is not None and len(value) > high):
-        problems.append(f"{prop}: must hold {low}-{high} items (got {len(value)})")
-    if shape.member.type_name != "structure":
-        for index, item in enumerate(value):
-            problems += _check_scalar(f"{prop}[{index}]", item, shape.member)
-    return problems
+    return _check_scalar(prop, list(value) if isinstance(value, tuple) else value, member_shape(member_path))
 
 
 #: Tags the handler adds to every experiment to mark the stack and resource that own it.
