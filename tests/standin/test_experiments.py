@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -370,3 +371,71 @@ def test_list_tags_of_an_unknown_resource_is_a_validation_error(client: BaseClie
 
     assert missing["Code"] == "ValidationException"
     assert "does not exist" in missing["Message"]
+
+
+# --------------------------------------------------------------------------- #
+# What an update may change, by status (SageMaker's "Edit a shadow test" guide)
+# --------------------------------------------------------------------------- #
+
+_CAPTURE = {"Destination": "s3://capture-bucket/shadow"}
+
+
+def _schedule_later(client: BaseClient, name: str = "exp-1") -> None:
+    start = datetime.now(timezone.utc) + timedelta(days=1)
+    client.create_inference_experiment(
+        **create_params(name, Schedule={"StartTime": start, "EndTime": start + timedelta(days=2)})
+    )
+    wait_for(client, name, "Created")
+
+
+def test_update_resizes_only_the_variant_it_names_before_the_start(client: BaseClient) -> None:
+    _schedule_later(client)
+
+    client.update_inference_experiment(Name="exp-1", ModelVariants=[model_variant("shadow", "m-b", "ml.c5.xlarge")])
+
+    variants = {v["VariantName"]: v for v in client.describe_inference_experiment(Name="exp-1")["ModelVariants"]}
+    assert variants["shadow"]["InfrastructureConfig"]["RealTimeInferenceConfig"]["InstanceType"] == "ml.c5.xlarge"
+    assert variants["prod"]["InfrastructureConfig"]["RealTimeInferenceConfig"]["InstanceType"] == "ml.m5.large"
+
+
+def test_update_refuses_a_new_model_at_any_status(client: BaseClient) -> None:
+    _schedule_later(client)
+
+    error = error_of(client.update_inference_experiment, Name="exp-1", ModelVariants=[model_variant("shadow", "m-c")])
+
+    assert error["Code"] == "ValidationException" and "model" in error["Message"]
+
+
+def test_update_refuses_infrastructure_changes_while_running(client: BaseClient) -> None:
+    start_running(client)
+
+    error = error_of(
+        client.update_inference_experiment, Name="exp-1", ModelVariants=[model_variant("shadow", "m-b", "ml.c5.xlarge")]
+    )
+
+    assert error["Code"] == "ValidationException" and "Running" in error["Message"]
+
+
+def test_update_sets_capture_before_the_start(client: BaseClient) -> None:
+    _schedule_later(client)
+    client.update_inference_experiment(Name="exp-1", DataStorageConfig=_CAPTURE)
+    assert client.describe_inference_experiment(Name="exp-1")["DataStorageConfig"] == _CAPTURE
+
+
+def test_update_refuses_capture_changes_while_running(client: BaseClient) -> None:
+    start_running(client)
+
+    error = error_of(client.update_inference_experiment, Name="exp-1", DataStorageConfig=_CAPTURE)
+
+    assert error["Code"] == "ValidationException" and "Running" in error["Message"]
+
+
+def test_add_and_delete_tags_change_only_the_keys_named(client: BaseClient) -> None:
+    start_running(client, Tags=[{"Key": "team", "Value": "a"}, {"Key": "owner", "Value": "x"}])
+    arn = client.describe_inference_experiment(Name="exp-1")["Arn"]
+
+    client.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "b"}, {"Key": "cost", "Value": "ml"}])
+    client.delete_tags(ResourceArn=arn, TagKeys=["owner"])
+
+    tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags == {"team": "b", "cost": "ml"}
