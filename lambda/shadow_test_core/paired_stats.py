@@ -1,6 +1,6 @@
 """Interval estimates behind the shadow-test verdict: pure Python, standard library only.
 
-Latency: the Hodges–Lehmann estimate of the per-period log ratios shadow/production with the
+Latency: the Hodges-Lehmann estimate of the per-period log ratios shadow/production with the
 Wilcoxon signed-rank confidence interval (Hollander & Wolfe; R's ``wilcox.test(conf.int=TRUE)``).
 Why this one:
 
@@ -131,7 +131,7 @@ def walsh_average(ordered: list[float], rank: int) -> float:
 
 
 def hodges_lehmann(sample: list[float]) -> float:
-    """The one-sample Hodges–Lehmann estimate: the median of the Walsh averages."""
+    """The one-sample Hodges-Lehmann estimate: the median of the Walsh averages."""
     if not sample:
         raise ValueError("the Hodges-Lehmann estimate needs at least one value")
     ordered = sorted(sample)
@@ -190,7 +190,7 @@ def _has_ties_or_zeros(sample: list[float]) -> bool:
 
 
 def signed_rank_interval(sample: list[float], confidence: float = 0.95) -> Interval:
-    """Hodges–Lehmann estimate and Wilcoxon signed-rank interval of the centre of ``sample``.
+    """Hodges-Lehmann estimate and Wilcoxon signed-rank interval of the centre of ``sample``.
 
     The interval holds the shifts the two-sided signed-rank test at level ``1 - confidence`` would
     not reject; its ends are Walsh averages. Infinite ends mean too few values to bound it.

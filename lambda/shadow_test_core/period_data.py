@@ -123,12 +123,22 @@ def _variant(value: object, where: str) -> VariantPeriod:
     latencies = {key: _latency(fields.get(key), f"{where}.{key}") for key in LATENCY_FIELDS}
     for key in ("errors_5xx", "errors_4xx", "model_errors"):
         if counts.get(key, 0) > counts["invocations"]:
-            raise PeriodDataError(f"{where}.{key}: more errors than invocations ({counts[key]} > {counts['invocations']})")
+            raise PeriodDataError(
+                f"{where}.{key}: more errors than invocations ({counts[key]} > {counts['invocations']})"
+            )
     if counts["invocations"] == 0:
         for key, latency in latencies.items():
             if latency is not None:
                 raise PeriodDataError(f"{where}.{key}: must be null without invocations (got {latency!r})")
-    return VariantPeriod(**counts, **latencies)
+    return VariantPeriod(
+        invocations=counts["invocations"],
+        errors_5xx=counts["errors_5xx"],
+        errors_4xx=counts.get("errors_4xx"),
+        model_errors=counts.get("model_errors"),
+        latency_p99_us=latencies["latency_p99_us"],
+        latency_p50_us=latencies["latency_p50_us"],
+        latency_p90_us=latencies["latency_p90_us"],
+    )
 
 
 def _start(value: object, where: str) -> datetime:

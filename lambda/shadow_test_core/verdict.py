@@ -6,7 +6,7 @@ CLI (``report`` and ``judge``) and a Lambda function give the same verdict from 
 Checks (statistics in :mod:`shadow_test_core.paired_stats`):
 
 - ``latency-p99`` decides: the per-period log ratios shadow/production of p99 ``ModelLatency``
-  give a Hodges–Lehmann ratio and its Wilcoxon signed-rank interval. ``latency-p50`` and
+  give a Hodges-Lehmann ratio and its Wilcoxon signed-rank interval. ``latency-p50`` and
   ``latency-p90`` are computed the same way and shown, not decided on: p99 is what users feel.
 - ``error-5xx`` decides: shadow minus production 5XX rate, pooled over the periods, in
   percentage points, with Newcombe's hybrid Wilson interval.
