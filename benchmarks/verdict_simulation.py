@@ -1,0 +1,334 @@
+"""Seeded simulation: the paired verdict against a Kayenta-style unpaired judge.
+
+``python -m benchmarks.verdict_simulation`` prints the comparison and writes it into its section of
+BENCHMARKS.md (``--output``; ``--no-write`` to only print). Options: ``--runs`` per scenario [400],
+``--seed`` [14], ``--workers`` [number of CPUs].
+
+The traffic model (one run = a day of 5-minute periods):
+
+- **shared by both variants in a period** (what a shadow test pairs away): the number of requests
+  (diurnal load, Poisson), the request mix (each request's difficulty, lognormal, served by both
+  since the shadow gets a copy of sampled requests) and a load/time-of-day factor on latency
+  (diurnal swing plus a heavy-tailed Student-t shock, df 3);
+- **independent per variant**: a per-period factor (its own instances: GC, noisy neighbours) with
+  an occasional hiccup (2% of periods, +35% to +170%), per-request jitter, and 5XX errors;
+- the shadow gets a 50% sample of production's requests, its latency times the scenario's ratio.
+
+Both judges see the same per-period numbers: the paired verdict (``shadow_test_core.verdict``)
+takes each period's p99 as a pair; the Kayenta-style judge takes the two p99 series and the two
+5XX-rate series as unordered samples, the effect-size gate on latency set to the same 1.2 margin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.kayenta_judge import KayentaMetric, kayenta_judge, shift_interval
+from shadow_test_core.period_data import Period, PeriodData, VariantPeriod
+from shadow_test_core.verdict import Margins, Verdict, judge
+
+PERIODS = 288  # a day of 5-minute periods
+SCENARIOS = (1.0, 1.2, 1.3, 1.5)
+CHECKPOINTS = (*range(12, 96, 6), *range(96, PERIODS + 1, 24))
+REPORTED_AT = (24, 48, 96, 288)
+DETECTION_GOAL = 0.8
+SAMPLING = 0.5
+BASE_LATENCY_MS = 20.0
+ERROR_RATE = 0.003
+MARGINS = Margins()
+START = datetime(2026, 11, 28, tzinfo=timezone.utc)
+SECTION_START = "<!-- verdict-simulation:start -->"
+SECTION_END = "<!-- verdict-simulation:end -->"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOutcome:
+    """Each judge's verdict at every checkpoint of one simulated day."""
+
+    paired: tuple[Verdict, ...]
+    kayenta: tuple[str, ...]
+    unpaired: tuple[str, ...]
+
+
+def _p99_per_period(latencies: np.ndarray, period_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Requests per period and each period's p99 (numpy's default linear interpolation), vectorized."""
+    counts = np.bincount(period_of, minlength=PERIODS)
+    ordered = latencies[np.lexsort((latencies, period_of))]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = starts + 0.99 * np.maximum(counts - 1, 0)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, starts + np.maximum(counts - 1, 0))
+    valid = counts > 0
+    p99 = np.full(PERIODS, np.nan)
+    fraction = position[valid] - below[valid]
+    p99[valid] = ordered[below[valid]] * (1 - fraction) + ordered[above[valid]] * fraction
+    return counts, p99
+
+
+def simulate_day(ratio: float, rng: np.random.Generator) -> PeriodData:
+    """One day of per-period data for a shadow ``ratio`` times as slow as production."""
+    phase = 2 * np.pi * np.arange(PERIODS) / PERIODS
+    requests = rng.poisson(600 * np.exp(0.5 * np.sin(phase)))
+    period_of = np.repeat(np.arange(PERIODS), requests)
+    difficulty = rng.lognormal(0.0, 0.6, period_of.size)
+    shared = 0.15 * np.sin(phase + 1.0) + 0.12 * rng.standard_t(3, PERIODS)
+    sampled = rng.random(period_of.size) < SAMPLING
+    variants = []
+    for share, factor in ((np.ones(period_of.size, dtype=bool), 1.0), (sampled, ratio)):
+        hiccup = np.where(rng.random(PERIODS) < 0.02, rng.uniform(0.3, 1.0, PERIODS), 0.0)
+        own = rng.normal(0.0, 0.04, PERIODS) + hiccup
+        served = period_of[share]
+        jitter = rng.lognormal(0.0, 0.15, served.size)
+        latencies = BASE_LATENCY_MS * factor * difficulty[share] * jitter * np.exp(shared + own)[served]
+        counts, p99 = _p99_per_period(latencies, served)
+        errors = rng.binomial(counts, ERROR_RATE)
+        variants.append(
+            [
+                VariantPeriod(invocations=0, errors_5xx=0, latency_p99_us=None)
+                if count == 0
+                else VariantPeriod(invocations=int(count), errors_5xx=int(error), latency_p99_us=float(value) * 1000)
+                for count, error, value in zip(counts, errors, p99, strict=True)
+            ]
+        )
+    periods = tuple(
+        Period(start=START + timedelta(minutes=5 * index), production=production, shadow=shadow)
+        for index, (production, shadow) in enumerate(zip(*variants, strict=True))
+    )
+    return PeriodData(experiment="simulated", period_seconds=300, periods=periods)
+
+
+def _kayenta(data: PeriodData) -> str:
+    def series(role: str, value: str) -> list[float]:
+        result = []
+        for period in data.periods:
+            variant: VariantPeriod = getattr(period, role)
+            if not variant.invocations:
+                result.append(math.nan)
+            elif value == "latency":
+                result.append(math.nan if variant.latency_p99_us is None else variant.latency_p99_us)
+            else:
+                result.append(variant.errors_5xx / variant.invocations)
+        return result
+
+    return kayenta_judge(
+        [
+            KayentaMetric(
+                name="latency_p99",
+                baseline=series("production", "latency"),
+                canary=series("shadow", "latency"),
+                allowed_increase=MARGINS.latency_ratio,
+            ),
+            KayentaMetric(
+                name="error_rate_5xx", baseline=series("production", "errors"), canary=series("shadow", "errors")
+            ),
+        ]
+    )
+
+
+def _unpaired(data: PeriodData) -> str:
+    """The paired verdict's latency rule without the pairing: a two-sample interval of log p99."""
+    production = np.log([p.production.latency_p99_us for p in data.periods if p.production.latency_p99_us])
+    shadow = np.log([p.shadow.latency_p99_us for p in data.periods if p.shadow.latency_p99_us])
+    if min(production.size, shadow.size) < MARGINS.min_periods:
+        return "not enough data"
+    _estimate, lower, upper = shift_interval(shadow, production, MARGINS.confidence)
+    margin = math.log(MARGINS.latency_ratio)
+    return "hold" if lower > margin else "promote" if upper <= margin else "not enough data"
+
+
+def run_once(ratio: float, seed: Sequence[int]) -> RunOutcome:
+    """Simulate a day and judge its first n periods at every checkpoint, with both judges."""
+    data = simulate_day(ratio, np.random.default_rng(list(seed)))
+    paired, kayenta, unpaired = [], [], []
+    for count in CHECKPOINTS:
+        head = PeriodData(experiment=data.experiment, period_seconds=300, periods=data.periods[:count])
+        paired.append(judge(head, MARGINS).verdict)
+        kayenta.append(_kayenta(head))
+        unpaired.append(_unpaired(head))
+    return RunOutcome(paired=tuple(paired), kayenta=tuple(kayenta), unpaired=tuple(unpaired))
+
+
+def _seeds(seed: int, ratio: float, runs: int) -> list[list[int]]:
+    # One independent stream per run, the same whatever the number of workers.
+    children = np.random.SeedSequence([seed, int(ratio * 1000)]).spawn(runs)
+    return [child.generate_state(4).tolist() for child in children]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioResult:
+    ratio: float
+    outcomes: tuple[RunOutcome, ...]
+
+    def rate(self, judge_name: str, verdict: str, count: int) -> float:
+        column = CHECKPOINTS.index(count)
+        values = [getattr(outcome, judge_name)[column] for outcome in self.outcomes]
+        return sum(str(value) == verdict for value in values) / len(values)
+
+    def periods_to(self, judge_name: str, verdict: str) -> int | None:
+        """Fewest checkpoint periods at which at least DETECTION_GOAL of the runs give ``verdict``."""
+        for count in CHECKPOINTS:
+            if self.rate(judge_name, verdict, count) >= DETECTION_GOAL:
+                return count
+        return None
+
+    def ever(self, judge_name: str, verdict: str) -> float:
+        """Share of runs giving ``verdict`` at any checkpoint: a judge re-run every hour or so."""
+        hits = [any(str(value) == verdict for value in getattr(outcome, judge_name)) for outcome in self.outcomes]
+        return sum(hits) / len(hits)
+
+    def median_first_decision(self) -> float | None:
+        """Median periods until the paired verdict first promotes or holds (runs never deciding: inf)."""
+        firsts = []
+        for outcome in self.outcomes:
+            decided = [count for count, verdict in zip(CHECKPOINTS, outcome.paired, strict=True)
+                       if verdict is not Verdict.NOT_ENOUGH_DATA]  # fmt: skip
+            firsts.append(decided[0] if decided else math.inf)
+        median = float(np.median(firsts))
+        return None if math.isinf(median) else median
+
+
+def simulate(runs: int, seed: int, workers: int) -> list[ScenarioResult]:
+    """Every scenario, ``runs`` days each."""
+    results = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for ratio in SCENARIOS:
+            seeds = _seeds(seed, ratio, runs)
+            outcomes = tuple(pool.map(run_once, [ratio] * runs, seeds, chunksize=max(1, runs // (4 * workers))))
+            results.append(ScenarioResult(ratio=ratio, outcomes=outcomes))
+            print(f"  shadow x{ratio:g}: {runs} runs done", file=sys.stderr)
+    return results
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _periods(value: float | None) -> str:
+    return "not within a day" if value is None else f"{value:g} ({value * 5 / 60:g} h)"
+
+
+def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int) -> str:
+    """The BENCHMARKS.md section, between its markers."""
+    by_ratio = {result.ratio: result for result in results}
+    equal, target = by_ratio[1.0], by_ratio[1.3]
+    paired_need, kayenta_need = target.periods_to("paired", "hold"), target.periods_to("kayenta", "fail")
+    lines = [
+        SECTION_START,
+        "## 6. Verdict: paired intervals against a Kayenta-style unpaired judge (simulation)",
+        "",
+        f"Regenerate with `{command}` ({runs} simulated days per scenario, seed {seed}; about "
+        "5 minutes on 2 CPUs). The model is in `benchmarks/verdict_simulation.py`'s docstring: a day of "
+        "5-minute periods in which both variants share each period's load, request mix and a heavy-tailed "
+        "latency shock, plus independent per-variant noise, occasional hiccups and p99 sampling noise (the "
+        "shadow gets a 50% sample). Paired: `shadow_test_core.verdict.judge` with the defaults "
+        f"(p99 ratio margin x{MARGINS.latency_ratio:g}, 5XX +{MARGINS.error_delta:g} pp, "
+        f"{MARGINS.confidence:.0%} intervals, at least {MARGINS.min_periods} periods). Kayenta-style: "
+        "`benchmarks/kayenta_judge.py`, NetflixACAJudge as published (NaN and IQR outlier removal, "
+        "Mann-Whitney at 98% with the 0.25 x |estimate| tolerance band, effect-size gate "
+        f"`allowedIncrease` x{MARGINS.latency_ratio:g} on latency and 1.0 on the 5XX rate, weighted "
+        "score, pass 95 / marginal 75) on the two p99 series and the two 5XX-rate series. "
+        "Each judge sees the first n periods of the same simulated days. A third row isolates what pairing "
+        "buys: the paired verdict's latency rule (95% interval against the x1.2 margin) on the same data "
+        "taken unpaired (two-sample Hodges-Lehmann interval of log p99; latency only).",
+        "",
+        "| Shadow p99 vs production | Judge | " + " | ".join(f"hold at {n} periods" for n in REPORTED_AT) + " | "
+        f"promote at {PERIODS} | periods to hold in {DETECTION_GOAL:.0%} of days |",
+        "|---|---|" + "---|" * (len(REPORTED_AT) + 2),
+    ]
+    for result in results:
+        for name, label, hold, promote in (
+            ("paired", "paired (this project)", "hold", "promote"),
+            ("kayenta", "Kayenta-style", "fail", "pass"),
+            ("unpaired", "same rule, unpaired", "hold", "promote"),
+        ):
+            cells = [_percent(result.rate(name, hold, n)) for n in REPORTED_AT]
+            need = result.periods_to(name, hold) if result.ratio > 1.0 else None
+            lines.append(
+                f"| x{result.ratio:g} | {label} | "
+                + " | ".join(cells)
+                + f" | {_percent(result.rate(name, promote, PERIODS))} | "
+                + ("-" if result.ratio == 1.0 else _periods(need))
+                + " |"
+            )
+    ratio_text = (
+        "n/a"
+        if paired_need is None or kayenta_need is None
+        else f"{paired_need / kayenta_need:.2f} (paired {paired_need} / Kayenta-style {kayenta_need})"
+    )
+    equal_decision = equal.median_first_decision()
+    lines += [
+        "",
+        f"- **False holds on equal models:** paired {_percent(max(equal.rate('paired', 'hold', n) for n in CHECKPOINTS))}"
+        f" at worst over the checkpoints ({_percent(equal.ever('paired', 'hold'))} of days held at any of the "
+        f"{len(CHECKPOINTS)} checkpoints, as when re-run every hour or so); Kayenta-style "
+        f"{_percent(max(equal.rate('kayenta', 'fail', n) for n in CHECKPOINTS))} at worst "
+        f"({_percent(equal.ever('kayenta', 'fail'))} at any checkpoint).",
+        f"- **Periods to hold a 30% slower shadow in {DETECTION_GOAL:.0%} of days, paired / Kayenta-style:** "
+        f"{ratio_text}. Goal: at most 0.5 with false holds at or below 5%.",
+        "- **Equal models, periods until the paired verdict first decides (median):** "
+        f"{_periods(equal_decision)}; the Kayenta-style judge always answers, with no 'not enough data'.",
+        f"- Checkpoints: {', '.join(str(n) for n in CHECKPOINTS)} periods; 'periods to hold' is the first "
+        "checkpoint reaching the share.",
+        SECTION_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(document: str, section: str) -> str:
+    """``document`` with its verdict-simulation section replaced by ``section``, or appended."""
+    if SECTION_START in document and SECTION_END in document:
+        before, rest = document.split(SECTION_START, 1)
+        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        return before + section + ("\n" + after if after else "")
+    return document.rstrip("\n") + "\n\n" + section
+
+
+def keep_section(path: Path, rewritten: str) -> str:
+    """``rewritten`` (the other benchmarks' report) with the section ``path`` already holds kept."""
+    if not path.exists():
+        return rewritten
+    old = path.read_text(encoding="utf-8")
+    if SECTION_START not in old or SECTION_END not in old:
+        return rewritten
+    section = SECTION_START + old.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END + "\n"
+    return replace_section(rewritten, section)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.verdict_simulation", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--runs", type=int, default=400, help="simulated days per scenario")
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print the section only")
+    arguments = parser.parse_args(argv)
+    results = simulate(arguments.runs, arguments.seed, arguments.workers)
+    command = (
+        "python -m benchmarks.verdict_simulation"
+        + (f" --runs {arguments.runs}" if arguments.runs != 400 else "")
+        + (f" --seed {arguments.seed}" if arguments.seed != 14 else "")
+    )
+    section = render(results, command=command, runs=arguments.runs, seed=arguments.seed)
+    print(section)
+    if not arguments.no_write:
+        existing = arguments.output.read_text(encoding="utf-8") if arguments.output.exists() else ""
+        arguments.output.write_text(replace_section(existing, section), encoding="utf-8")
+        print(f"wrote {arguments.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
