@@ -1,7 +1,7 @@
 """Seeded simulation: the paired verdict against a Kayenta-style unpaired judge.
 
 ``python -m benchmarks.verdict_simulation`` prints the comparison and writes it into its section of
-BENCHMARKS.md (``--output``; ``--no-write`` to only print). Options: ``--runs`` per scenario [400],
+BENCHMARKS.md (``--output``; ``--no-write`` to only print). Options: ``--runs`` per scenario [150],
 ``--seed`` [14], ``--workers`` [number of CPUs].
 
 The traffic model (one run = a day of 5-minute periods):
@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.kayenta_judge import KayentaMetric, kayenta_judge, shift_interval
-from shadow_test_core.period_data import Period, PeriodData, VariantPeriod
+from shadow_test_core.period_data import Period, PeriodData, VariantPeriod, write_period_data
 from shadow_test_core.verdict import Margins, Verdict, judge
 
 PERIODS = 288  # a day of 5-minute periods
 SCENARIOS = (1.0, 1.2, 1.3, 1.5)
-CHECKPOINTS = (*range(12, 96, 6), *range(96, PERIODS + 1, 24))
+CHECKPOINTS = (12, 18, 24, 30, 36, 42, 48, 60, 72, 96, 144, 192, 288)
 REPORTED_AT = (24, 48, 96, 288)
 DETECTION_GOAL = 0.8
 SAMPLING = 0.5
@@ -61,23 +61,31 @@ class RunOutcome:
     unpaired: tuple[str, ...]
 
 
-def _p99_per_period(latencies: np.ndarray, period_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Requests per period and each period's p99 (numpy's default linear interpolation), vectorized."""
+def _percentile_per_period(latencies: np.ndarray, period_of: np.ndarray, percentile: float) -> np.ndarray:
+    """Each period's percentile (numpy's default linear interpolation), vectorized; NaN without requests."""
     counts = np.bincount(period_of, minlength=PERIODS)
     ordered = latencies[np.lexsort((latencies, period_of))]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    position = starts + 0.99 * np.maximum(counts - 1, 0)
+    last = starts + np.maximum(counts - 1, 0)
+    position = starts + percentile / 100 * np.maximum(counts - 1, 0)
     below = np.floor(position).astype(int)
-    above = np.minimum(below + 1, starts + np.maximum(counts - 1, 0))
+    above = np.minimum(below + 1, last)
     valid = counts > 0
-    p99 = np.full(PERIODS, np.nan)
+    result = np.full(PERIODS, np.nan)
     fraction = position[valid] - below[valid]
-    p99[valid] = ordered[below[valid]] * (1 - fraction) + ordered[above[valid]] * fraction
-    return counts, p99
+    result[valid] = ordered[below[valid]] * (1 - fraction) + ordered[above[valid]] * fraction
+    return result
 
 
-def simulate_day(ratio: float, rng: np.random.Generator) -> PeriodData:
-    """One day of per-period data for a shadow ``ratio`` times as slow as production."""
+def _microseconds(value: float) -> float | None:
+    return None if math.isnan(value) else float(value) * 1000
+
+
+def simulate_day(ratio: float, rng: np.random.Generator, *, all_percentiles: bool = False) -> PeriodData:
+    """One day of per-period data for a shadow ``ratio`` times as slow as production.
+
+    p50 and p90 only with ``all_percentiles``: the verdict shows them but decides on p99.
+    """
     phase = 2 * np.pi * np.arange(PERIODS) / PERIODS
     requests = rng.poisson(600 * np.exp(0.5 * np.sin(phase)))
     period_of = np.repeat(np.arange(PERIODS), requests)
@@ -91,14 +99,22 @@ def simulate_day(ratio: float, rng: np.random.Generator) -> PeriodData:
         served = period_of[share]
         jitter = rng.lognormal(0.0, 0.15, served.size)
         latencies = BASE_LATENCY_MS * factor * difficulty[share] * jitter * np.exp(shared + own)[served]
-        counts, p99 = _p99_per_period(latencies, served)
+        counts = np.bincount(served, minlength=PERIODS)
         errors = rng.binomial(counts, ERROR_RATE)
+        wanted = (99, 50, 90) if all_percentiles else (99,)
+        values = [_percentile_per_period(latencies, served, percentile) for percentile in wanted]
         variants.append(
             [
                 VariantPeriod(invocations=0, errors_5xx=0, latency_p99_us=None)
-                if count == 0
-                else VariantPeriod(invocations=int(count), errors_5xx=int(error), latency_p99_us=float(value) * 1000)
-                for count, error, value in zip(counts, errors, p99, strict=True)
+                if counts[index] == 0
+                else VariantPeriod(
+                    invocations=int(counts[index]),
+                    errors_5xx=int(errors[index]),
+                    latency_p99_us=_microseconds(values[0][index]),
+                    latency_p50_us=_microseconds(values[1][index]) if all_percentiles else None,
+                    latency_p90_us=_microseconds(values[2][index]) if all_percentiles else None,
+                )
+                for index in range(PERIODS)
             ]
         )
     periods = tuple(
@@ -228,7 +244,7 @@ def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int)
         "## 6. Verdict: paired intervals against a Kayenta-style unpaired judge (simulation)",
         "",
         f"Regenerate with `{command}` ({runs} simulated days per scenario, seed {seed}; about "
-        "5 minutes on 2 CPUs). The model is in `benchmarks/verdict_simulation.py`'s docstring: a day of "
+        "10 minutes on 2 shared CPUs). The model is in `benchmarks/verdict_simulation.py`'s docstring: a day of "
         "5-minute periods in which both variants share each period's load, request mix and a heavy-tailed "
         "latency shock, plus independent per-variant noise, occasional hiccups and p99 sampling noise (the "
         "shadow gets a 50% sample). Paired: `shadow_test_core.verdict.judge` with the defaults "
@@ -309,18 +325,26 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.verdict_simulation", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--runs", type=int, default=400, help="simulated days per scenario")
+    parser.add_argument("--runs", type=int, default=150, help="simulated days per scenario")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print the section only")
-    arguments = parser.parse_args(argv)
-    results = simulate(arguments.runs, arguments.seed, arguments.workers)
-    command = (
-        "python -m benchmarks.verdict_simulation"
-        + (f" --runs {arguments.runs}" if arguments.runs != 400 else "")
-        + (f" --seed {arguments.seed}" if arguments.seed != 14 else "")
+    parser.add_argument(
+        "--example",
+        type=Path,
+        metavar="FILE",
+        help="only write the README's example instead: 8 hours of a shadow 8%% slower, as 'report --json' would",
     )
+    arguments = parser.parse_args(argv)
+    if arguments.example is not None:
+        day = simulate_day(1.08, np.random.default_rng(arguments.seed), all_percentiles=True)
+        write_period_data(
+            PeriodData(experiment="churn-shadow", period_seconds=300, periods=day.periods[96:192]), arguments.example
+        )
+        return 0
+    results = simulate(arguments.runs, arguments.seed, arguments.workers)
+    command = f"python -m benchmarks.verdict_simulation --runs {arguments.runs} --seed {arguments.seed}"
     section = render(results, command=command, runs=arguments.runs, seed=arguments.seed)
     print(section)
     if not arguments.no_write:

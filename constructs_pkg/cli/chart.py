@@ -18,7 +18,7 @@ __all__ = ["MatplotlibMissing", "ensure_matplotlib", "write_chart"]
 _POINTS = "#1f77b4"
 _INTERVAL = "#2ca02c"
 _BEYOND = "#d62728"
-_RATIO_TICKS = (0.25, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5, 2.0, 3.0, 5.0, 10.0)
+_RATIO_TICKS = (0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
 class MatplotlibMissing(RuntimeError):

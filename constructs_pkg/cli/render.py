@@ -88,14 +88,16 @@ def _totals(data: PeriodData) -> Table:
             counted = [variant for variant in variants if getattr(variant, field_name) is not None]
             errors = sum(getattr(variant, field_name) for variant in counted)
             cells.append(_percent(errors, sum(variant.invocations for variant in counted)))
-        table.add_row(label, *cells)
+        if any(cell != _MISSING for cell in cells):  # 4XX and model errors are optional in saved data
+            table.add_row(label, *cells)
     for percentile in ("p50", "p90", "p99"):
         cells = []
         for variants in roles.values():
             values = [getattr(v, f"latency_{percentile}_us") for v in variants]
             known = [value for value in values if value is not None]
             cells.append(_MISSING if not known else f"{statistics.median(known) / 1000:,.2f} ms")
-        table.add_row(f"Model latency {percentile} (median of periods)", *cells)
+        if any(cell != _MISSING for cell in cells):
+            table.add_row(f"Model latency {percentile} (median of periods)", *cells)
     return table
 
 
@@ -107,7 +109,7 @@ def print_report(console: Console, report: Report, data: PeriodData, *, heading:
         console.print(
             f"Data: {report.periods_total} periods of {_duration(data.period_seconds)} from "
             f"{_time(data.periods[0].start)} to {_time(last)}; {report.periods_without_traffic} left out "
-            "(a variant without traffic)"
+            "(no traffic in a variant)"
         )
     else:
         console.print("Data: no periods")
