@@ -1,7 +1,7 @@
 """Seeded simulation: the paired verdict against a Kayenta-style unpaired judge.
 
 ``python -m benchmarks.verdict_simulation`` prints the comparison and writes it into its section of
-BENCHMARKS.md (``--output``; ``--no-write`` to only print). Options: ``--runs`` per scenario [150],
+BENCHMARKS.md (``--output``; ``--no-write`` to only print). Options: ``--runs`` per scenario [100],
 ``--seed`` [14], ``--workers`` [number of CPUs].
 
 The traffic model (one run = a day of 5-minute periods):
@@ -12,7 +12,8 @@ The traffic model (one run = a day of 5-minute periods):
   (diurnal swing plus a heavy-tailed Student-t shock, df 3);
 - **independent per variant**: a per-period factor (its own instances: GC, noisy neighbours) with
   an occasional hiccup (2% of periods, +35% to +170%), per-request jitter, and 5XX errors;
-- the shadow gets a 50% sample of production's requests, its latency times the scenario's ratio.
+- the shadow gets every request (the construct's default ``sampling_percentage=100``), or half of
+  them in a second series; its latency is production's times the scenario's ratio.
 
 Both judges see the same per-period numbers: the paired verdict (``shadow_test_core.verdict``)
 takes each period's p99 as a pair; the Kayenta-style judge takes the two p99 series and the two
@@ -42,7 +43,9 @@ SCENARIOS = (1.0, 1.2, 1.3, 1.5)
 CHECKPOINTS = (12, 18, 24, 30, 36, 42, 48, 60, 72, 96, 144, 192, 288)
 REPORTED_AT = (24, 48, 96, 288)
 DETECTION_GOAL = 0.8
-SAMPLING = 0.5
+#: The construct's default sampling_percentage (100: the shadow serves copies of every request),
+#: then half: the shadow's p99 comes from other, fewer requests than production's.
+SAMPLINGS = (1.0, 0.5)
 BASE_LATENCY_MS = 20.0
 ERROR_RATE = 0.003
 MARGINS = Margins()
@@ -81,7 +84,9 @@ def _microseconds(value: float) -> float | None:
     return None if math.isnan(value) else float(value) * 1000
 
 
-def simulate_day(ratio: float, rng: np.random.Generator, *, all_percentiles: bool = False) -> PeriodData:
+def simulate_day(
+    ratio: float, rng: np.random.Generator, *, sampling: float = 1.0, all_percentiles: bool = False
+) -> PeriodData:
     """One day of per-period data for a shadow ``ratio`` times as slow as production.
 
     p50 and p90 only with ``all_percentiles``: the verdict shows them but decides on p99.
@@ -91,7 +96,7 @@ def simulate_day(ratio: float, rng: np.random.Generator, *, all_percentiles: boo
     period_of = np.repeat(np.arange(PERIODS), requests)
     difficulty = rng.lognormal(0.0, 0.6, period_of.size)
     shared = 0.15 * np.sin(phase + 1.0) + 0.12 * rng.standard_t(3, PERIODS)
-    sampled = rng.random(period_of.size) < SAMPLING
+    sampled = rng.random(period_of.size) < sampling
     variants = []
     for share, factor in ((np.ones(period_of.size, dtype=bool), 1.0), (sampled, ratio)):
         hiccup = np.where(rng.random(PERIODS) < 0.02, rng.uniform(0.3, 1.0, PERIODS), 0.0)
@@ -163,9 +168,9 @@ def _unpaired(data: PeriodData) -> str:
     return "hold" if lower > margin else "promote" if upper <= margin else "not enough data"
 
 
-def run_once(ratio: float, seed: Sequence[int]) -> RunOutcome:
-    """Simulate a day and judge its first n periods at every checkpoint, with both judges."""
-    data = simulate_day(ratio, np.random.default_rng(list(seed)))
+def run_once(ratio: float, sampling: float, seed: Sequence[int]) -> RunOutcome:
+    """Simulate a day and judge its first n periods at every checkpoint, with every judge."""
+    data = simulate_day(ratio, np.random.default_rng(list(seed)), sampling=sampling)
     paired, kayenta, unpaired = [], [], []
     for count in CHECKPOINTS:
         head = PeriodData(experiment=data.experiment, period_seconds=300, periods=data.periods[:count])
@@ -175,15 +180,16 @@ def run_once(ratio: float, seed: Sequence[int]) -> RunOutcome:
     return RunOutcome(paired=tuple(paired), kayenta=tuple(kayenta), unpaired=tuple(unpaired))
 
 
-def _seeds(seed: int, ratio: float, runs: int) -> list[list[int]]:
+def _seeds(seed: int, ratio: float, sampling: float, runs: int) -> list[list[int]]:
     # One independent stream per run, the same whatever the number of workers.
-    children = np.random.SeedSequence([seed, int(ratio * 1000)]).spawn(runs)
+    children = np.random.SeedSequence([seed, int(ratio * 1000), int(sampling * 100)]).spawn(runs)
     return [child.generate_state(4).tolist() for child in children]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ScenarioResult:
     ratio: float
+    sampling: float
     outcomes: tuple[RunOutcome, ...]
 
     def rate(self, judge_name: str, verdict: str, count: int) -> float:
@@ -215,14 +221,16 @@ class ScenarioResult:
 
 
 def simulate(runs: int, seed: int, workers: int) -> list[ScenarioResult]:
-    """Every scenario, ``runs`` days each."""
+    """Every sampling and scenario, ``runs`` days each."""
     results = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for ratio in SCENARIOS:
-            seeds = _seeds(seed, ratio, runs)
-            outcomes = tuple(pool.map(run_once, [ratio] * runs, seeds, chunksize=max(1, runs // (4 * workers))))
-            results.append(ScenarioResult(ratio=ratio, outcomes=outcomes))
-            print(f"  shadow x{ratio:g}: {runs} runs done", file=sys.stderr)
+        for sampling in SAMPLINGS:
+            for ratio in SCENARIOS:
+                seeds = _seeds(seed, ratio, sampling, runs)
+                chunk = max(1, runs // (4 * workers))
+                outcomes = tuple(pool.map(run_once, [ratio] * runs, [sampling] * runs, seeds, chunksize=chunk))
+                results.append(ScenarioResult(ratio=ratio, sampling=sampling, outcomes=outcomes))
+                print(f"  sampling {sampling:.0%}, shadow x{ratio:g}: {runs} runs done", file=sys.stderr)
     return results
 
 
@@ -234,30 +242,8 @@ def _periods(value: float | None) -> str:
     return "not within a day" if value is None else f"{value:g} ({value * 5 / 60:g} h)"
 
 
-def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int) -> str:
-    """The BENCHMARKS.md section, between its markers."""
-    by_ratio = {result.ratio: result for result in results}
-    equal, target = by_ratio[1.0], by_ratio[1.3]
-    paired_need, kayenta_need = target.periods_to("paired", "hold"), target.periods_to("kayenta", "fail")
+def _table(results: list[ScenarioResult]) -> list[str]:
     lines = [
-        SECTION_START,
-        "## 6. Verdict: paired intervals against a Kayenta-style unpaired judge (simulation)",
-        "",
-        f"Regenerate with `{command}` ({runs} simulated days per scenario, seed {seed}; about "
-        "10 minutes on 2 shared CPUs). The model is in `benchmarks/verdict_simulation.py`'s docstring: a day of "
-        "5-minute periods in which both variants share each period's load, request mix and a heavy-tailed "
-        "latency shock, plus independent per-variant noise, occasional hiccups and p99 sampling noise (the "
-        "shadow gets a 50% sample). Paired: `shadow_test_core.verdict.judge` with the defaults "
-        f"(p99 ratio margin x{MARGINS.latency_ratio:g}, 5XX +{MARGINS.error_delta:g} pp, "
-        f"{MARGINS.confidence:.0%} intervals, at least {MARGINS.min_periods} periods). Kayenta-style: "
-        "`benchmarks/kayenta_judge.py`, NetflixACAJudge as published (NaN and IQR outlier removal, "
-        "Mann-Whitney at 98% with the 0.25 x |estimate| tolerance band, effect-size gate "
-        f"`allowedIncrease` x{MARGINS.latency_ratio:g} on latency and 1.0 on the 5XX rate, weighted "
-        "score, pass 95 / marginal 75) on the two p99 series and the two 5XX-rate series. "
-        "Each judge sees the first n periods of the same simulated days. A third row isolates what pairing "
-        "buys: the paired verdict's latency rule (95% interval against the x1.2 margin) on the same data "
-        "taken unpaired (two-sample Hodges-Lehmann interval of log p99; latency only).",
-        "",
         "| Shadow p99 vs production | Judge | " + " | ".join(f"hold at {n} periods" for n in REPORTED_AT) + " | "
         f"promote at {PERIODS} | periods to hold in {DETECTION_GOAL:.0%} of days |",
         "|---|---|" + "---|" * (len(REPORTED_AT) + 2),
@@ -269,35 +255,65 @@ def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int)
             ("unpaired", "same rule, unpaired", "hold", "promote"),
         ):
             cells = [_percent(result.rate(name, hold, n)) for n in REPORTED_AT]
-            need = result.periods_to(name, hold) if result.ratio > 1.0 else None
-            lines.append(
-                f"| x{result.ratio:g} | {label} | "
-                + " | ".join(cells)
-                + f" | {_percent(result.rate(name, promote, PERIODS))} | "
-                + ("-" if result.ratio == 1.0 else _periods(need))
-                + " |"
-            )
+            need = "-" if result.ratio == 1.0 else _periods(result.periods_to(name, hold))
+            promoted = _percent(result.rate(name, promote, PERIODS))
+            lines.append(f"| x{result.ratio:g} | {label} | " + " | ".join(cells) + f" | {promoted} | {need} |")
+    return lines
+
+
+def _summary(results: list[ScenarioResult]) -> list[str]:
+    by_ratio = {result.ratio: result for result in results}
+    equal, target = by_ratio[1.0], by_ratio[1.3]
+    paired_need, kayenta_need = target.periods_to("paired", "hold"), target.periods_to("kayenta", "fail")
     ratio_text = (
-        "n/a"
+        "n/a (one never reaches it within a day)"
         if paired_need is None or kayenta_need is None
-        else f"{paired_need / kayenta_need:.2f} (paired {paired_need} / Kayenta-style {kayenta_need})"
+        else f"**{paired_need / kayenta_need:.2f}** (paired {paired_need} / Kayenta-style {kayenta_need})"
     )
-    equal_decision = equal.median_first_decision()
-    lines += [
-        "",
-        f"- **False holds on equal models:** paired {_percent(max(equal.rate('paired', 'hold', n) for n in CHECKPOINTS))}"
-        f" at worst over the checkpoints ({_percent(equal.ever('paired', 'hold'))} of days held at any of the "
-        f"{len(CHECKPOINTS)} checkpoints, as when re-run every hour or so); Kayenta-style "
-        f"{_percent(max(equal.rate('kayenta', 'fail', n) for n in CHECKPOINTS))} at worst "
-        f"({_percent(equal.ever('kayenta', 'fail'))} at any checkpoint).",
-        f"- **Periods to hold a 30% slower shadow in {DETECTION_GOAL:.0%} of days, paired / Kayenta-style:** "
-        f"{ratio_text}. Goal: at most 0.5 with false holds at or below 5%.",
-        "- **Equal models, periods until the paired verdict first decides (median):** "
-        f"{_periods(equal_decision)}; the Kayenta-style judge always answers, with no 'not enough data'.",
-        f"- Checkpoints: {', '.join(str(n) for n in CHECKPOINTS)} periods; 'periods to hold' is the first "
-        "checkpoint reaching the share.",
-        SECTION_END,
+    worst = {name: max(equal.rate(name, verdict, n) for n in CHECKPOINTS) for name, verdict in
+             (("paired", "hold"), ("kayenta", "fail"))}  # fmt: skip
+    return [
+        f"- False holds on equal models: paired {_percent(worst['paired'])} at worst over the checkpoints "
+        f"({_percent(equal.ever('paired', 'hold'))} of days held at some checkpoint, as when re-run every hour "
+        f"or so); Kayenta-style {_percent(worst['kayenta'])} ({_percent(equal.ever('kayenta', 'fail'))}).",
+        f"- Periods to hold a 30% slower shadow in {DETECTION_GOAL:.0%} of days, paired / Kayenta-style: "
+        f"{ratio_text}; goal at most 0.5.",
+        "- Equal models, periods until the paired verdict first decides (median): "
+        f"{_periods(equal.median_first_decision())}; the Kayenta-style judge always answers.",
     ]
+
+
+def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int) -> str:
+    """The BENCHMARKS.md section, between its markers."""
+    lines = [
+        SECTION_START,
+        "## 6. Verdict: paired intervals against a Kayenta-style unpaired judge (simulation)",
+        "",
+        f"Regenerate with `{command}` ({runs} simulated days per scenario; about 15 minutes on 2 shared "
+        "CPUs). The model is in `benchmarks/verdict_simulation.py`'s docstring: a day of 5-minute periods in "
+        "which both variants share each period's load, request mix and a heavy-tailed latency shock, plus "
+        "independent per-variant noise, occasional hiccups and per-request jitter. Paired: "
+        "`shadow_test_core.verdict.judge` with the defaults "
+        f"(p99 ratio margin x{MARGINS.latency_ratio:g}, 5XX +{MARGINS.error_delta:g} pp, "
+        f"{MARGINS.confidence:.0%} intervals, at least {MARGINS.min_periods} periods). Kayenta-style: "
+        "`benchmarks/kayenta_judge.py`, NetflixACAJudge as published (NaN and IQR outlier removal, "
+        "Mann-Whitney at 98% with the 0.25 x |estimate| tolerance band, effect-size gate "
+        f"`allowedIncrease` x{MARGINS.latency_ratio:g} on latency and 1.0 on the 5XX rate, weighted "
+        "score, pass 95 / marginal 75) on the two p99 series and the two 5XX-rate series. "
+        "Same rule, unpaired: the paired verdict's latency rule (95% interval against x1.2) on the same "
+        "data taken as two samples (two-sample Hodges-Lehmann interval of log p99), to isolate what pairing "
+        "buys. Every judge sees the first n periods of the same simulated days; checkpoints "
+        f"{', '.join(str(n) for n in CHECKPOINTS)}.",
+    ]
+    for sampling in SAMPLINGS:
+        subset = [result for result in results if result.sampling == sampling]
+        title = (
+            "the construct's default: the shadow serves a copy of every request"
+            if sampling == 1.0
+            else "the shadow serves a random half of the requests, so its p99 rests on other, fewer requests"
+        )
+        lines += ["", f"**Sampling {sampling:.0%}** ({title}):", "", *_table(subset), "", *_summary(subset)]
+    lines.append(SECTION_END)
     return "\n".join(lines) + "\n"
 
 
@@ -325,7 +341,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.verdict_simulation", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--runs", type=int, default=150, help="simulated days per scenario")
+    parser.add_argument("--runs", type=int, default=100, help="simulated days per scenario")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -338,7 +354,7 @@ def main(argv: list[str]) -> int:
     )
     arguments = parser.parse_args(argv)
     if arguments.example is not None:
-        day = simulate_day(1.08, np.random.default_rng(arguments.seed), all_percentiles=True)
+        day = simulate_day(1.08, np.random.default_rng(arguments.seed), sampling=0.5, all_percentiles=True)
         write_period_data(
             PeriodData(experiment="churn-shadow", period_seconds=300, periods=day.periods[96:192]), arguments.example
         )

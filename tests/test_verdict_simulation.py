@@ -23,10 +23,12 @@ def test_kayenta_style_judge_fails_a_clearly_slower_canary_and_passes_an_equal_o
 
 
 def test_simulated_days_are_seeded_and_pair_every_period() -> None:
-    first = simulate_day(1.3, np.random.default_rng(3), all_percentiles=True)
-    assert first == simulate_day(1.3, np.random.default_rng(3), all_percentiles=True)
+    first = simulate_day(1.3, np.random.default_rng(3), sampling=0.5, all_percentiles=True)
+    assert first == simulate_day(1.3, np.random.default_rng(3), sampling=0.5, all_percentiles=True)
     assert len(first.periods) == 288
     assert all(p.production.invocations > p.shadow.invocations > 0 for p in first.periods)
+    every = simulate_day(1.3, np.random.default_rng(3))
+    assert all(p.production.invocations == p.shadow.invocations for p in every.periods)
     assert all(p.shadow.latency_p50_us < p.shadow.latency_p90_us < p.shadow.latency_p99_us for p in first.periods)
 
 
