@@ -272,7 +272,11 @@ def _summary(results: list[ScenarioResult]) -> list[str]:
     )
     worst = {name: max(equal.rate(name, verdict, n) for n in CHECKPOINTS) for name, verdict in
              (("paired", "hold"), ("kayenta", "fail"))}  # fmt: skip
+    met = worst["paired"] <= 0.05 and paired_need is not None and kayenta_need is not None
+    met = met and paired_need <= 0.5 * kayenta_need
     return [
+        f"- Goal (false holds at most 5%, a 30% regression held in at most half the Kayenta-style periods): "
+        f"**{'met' if met else 'not met'}**.",
         f"- False holds on equal models: paired {_percent(worst['paired'])} at worst over the checkpoints "
         f"({_percent(equal.ever('paired', 'hold'))} of days held at some checkpoint, as when re-run every hour "
         f"or so); Kayenta-style {_percent(worst['kayenta'])} ({_percent(equal.ever('kayenta', 'fail'))}).",
@@ -313,7 +317,22 @@ def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int)
             else "the shadow serves a random half of the requests, so its p99 rests on other, fewer requests"
         )
         lines += ["", f"**Sampling {sampling:.0%}** ({title}):", "", *_table(subset), "", *_summary(subset)]
-    lines.append(SECTION_END)
+    lines += [
+        "",
+        "Reading it: pairing works as intended. With the same rule, the paired judge needs a quarter or so "
+        "of the periods the unpaired one needs ('same rule, unpaired' rows), because the shared load, mix and "
+        "shocks cancel in each period's ratio. The Kayenta-style judge keeps up with it for another reason: "
+        "it answers a weaker question. It holds when the shift is significantly above zero and the point "
+        "estimate of the mean ratio reaches x1.2, so it also holds a shadow that is exactly at the margin "
+        "(the x1.2 rows) in a large share of days, and it never says it does not know yet. The paired "
+        "verdict holds only when its whole interval lies beyond x1.2, so a shadow at the margin is held in "
+        "at most about 2.5% of days, and at x1.3 it must resolve a gap of x1.3 / x1.2 = 8%, not 30%. With a "
+        "50% sample the shadow's p99 comes from half the requests and reads a few percent low, which "
+        "narrows that gap further. Reaching half of Kayenta's periods would need a weaker rule (a "
+        "point-estimate gate, or a test against no difference), which would bring back its holds at the "
+        "margin; the project keeps the interval rule.",
+        SECTION_END,
+    ]
     return "\n".join(lines) + "\n"
 
 

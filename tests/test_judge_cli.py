@@ -91,5 +91,5 @@ def test_judge_unreadable_file_is_an_error(
 def test_judge_rejects_impossible_margins(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "periods.json"
     write_period_data(simulated(6), path)
-    code, _out, err = _run(capsys, "judge", str(path), "--latency-ratio", "0.9")
-    assert code == 3 and "latency ratio margin must be > 1" in err
+    code, _out, err = _run(capsys, "judge", str(path), "--latency-ratio", "-1")
+    assert code == 3 and "latency ratio margin must be > 0" in err

@@ -148,7 +148,7 @@ def test_a_wider_margin_and_lower_confidence_decide_sooner() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"latency_ratio": 1.0}, "latency ratio"),
+        ({"latency_ratio": 0.0}, "latency ratio"),
         ({"error_delta": -0.1}, "error delta"),
         ({"confidence": 1.0}, "confidence"),
         ({"min_periods": 0}, "minimum periods"),

@@ -76,7 +76,8 @@ class CheckStatus(_StrEnum):
 class Margins:
     """What the shadow variant must be shown to stay within, and how sure to be.
 
-    :param latency_ratio: largest acceptable shadow/production p99 latency ratio. Default: 1.2.
+    :param latency_ratio: largest acceptable shadow/production p99 latency ratio; 1 or below asks
+        the shadow to be shown no slower, or faster. Default: 1.2.
     :param error_delta: largest acceptable shadow-minus-production 5XX rate, in percentage
         points. Default: 1.0.
     :param confidence: two-sided confidence of every interval; each check is a one-sided test at
@@ -91,8 +92,8 @@ class Margins:
     min_periods: int = 12
 
     def __post_init__(self) -> None:
-        if not self.latency_ratio > 1:
-            raise ValueError(f"latency ratio margin must be > 1, got {self.latency_ratio}")
+        if not self.latency_ratio > 0:
+            raise ValueError(f"latency ratio margin must be > 0, got {self.latency_ratio}")
         if not self.error_delta >= 0:
             raise ValueError(f"error delta margin must be >= 0 percentage points, got {self.error_delta}")
         if not 0.5 <= self.confidence < 1:
