@@ -93,3 +93,13 @@ def test_judge_rejects_impossible_margins(capsys: pytest.CaptureFixture[str], tm
     write_period_data(simulated(6), path)
     code, _out, err = _run(capsys, "judge", str(path), "--latency-ratio", "-1")
     assert code == 3 and "latency ratio margin must be > 0" in err
+
+
+def test_judge_prints_markup_like_names_as_they_are(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(6), path)
+    document = json.loads(path.read_text())
+    document["experiment"] = "churn[/bold]-shadow"
+    path.write_text(json.dumps(document))
+    code, out, _err = _run(capsys, "judge", str(path))
+    assert code == 2 and "Shadow test churn[/bold]-shadow from" in out

@@ -23,6 +23,7 @@ from typing import Literal, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 
 from shadow_test_core.period_data import PeriodData, load_period_data, write_period_data
 from shadow_test_core.verdict import Margins, Report, judge
@@ -279,7 +280,8 @@ def _judge(args: argparse.Namespace, console: Console, errors: Console) -> int:
     if args.png is not None:
         chart.ensure_matplotlib()
     data = load_period_data(args.file)
-    heading = f"[bold]Shadow test {data.experiment}[/] from {args.file}"
+    # Saved data is untrusted text: escape it so rich reads no markup in it.
+    heading = f"[bold]Shadow test {escape(data.experiment)}[/] from {escape(str(args.file))}"
     return _show_verdict(args, console, data, margins, heading=heading).exit_code
 
 
