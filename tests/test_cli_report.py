@@ -30,271 +30,17 @@ from moto.cloudwatch import models as cloudwatch_models
 
 from constructs_pkg.cli import main as cli
 from constructs_pkg.cli.aws import parse_experiment
-from constructs_pkg.cli.verdict import (
-    Check,
-    CheckStatus,
-    Thresholds,
-    VariantStats,
-    Verdict,
-    check_error_delta,
-    check_latency_ratio,
-    check_min_invocations,
-    error_rate,
-    evaluate,
-    overall_verdict,
-)
-from constructs_pkg.cli.window import parse_duration, report_window, series_window, summary_window
+from constructs_pkg.cli.window import parse_duration, period_window, report_window
 from devtools.sagemaker_standin import SageMakerStandIn
+from shadow_test_core.period_data import load_period_data
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-test"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # =====================================================================================
-# Pure functions, table-driven
+# Durations and query windows, table-driven
 # =====================================================================================
-
-GOOD = VariantStats(invocations=1000, latency_p99_us=50_000, errors_5xx=10)
-
-
-@pytest.mark.parametrize(
-    ("name", "production", "shadow", "thresholds", "verdict", "statuses"),
-    [
-        ("equal", GOOD, GOOD, Thresholds(), Verdict.PROMOTE, ["pass", "pass", "pass"]),
-        (
-            "faster and cleaner",
-            GOOD,
-            VariantStats(invocations=1000, latency_p99_us=40_000, errors_5xx=0),
-            Thresholds(),
-            Verdict.PROMOTE,
-            ["pass", "pass", "pass"],
-        ),
-        (
-            "latency exactly at the limit passes",
-            GOOD,
-            VariantStats(invocations=1000, latency_p99_us=60_000, errors_5xx=10),
-            Thresholds(),
-            Verdict.PROMOTE,
-            ["pass", "pass", "pass"],
-        ),
-        (
-            "latency just above the limit",
-            GOOD,
-            VariantStats(invocations=1000, latency_p99_us=60_001, errors_5xx=10),
-            Thresholds(),
-            Verdict.HOLD,
-            ["pass", "fail", "pass"],
-        ),
-        (
-            "errors one point above passes",
-            GOOD,
-            VariantStats(invocations=1000, latency_p99_us=50_000, errors_5xx=20),
-            Thresholds(),
-            Verdict.PROMOTE,
-            ["pass", "pass", "pass"],
-        ),
-        (
-            "errors above the limit",
-            GOOD,
-            VariantStats(invocations=1000, latency_p99_us=50_000, errors_5xx=21),
-            Thresholds(),
-            Verdict.HOLD,
-            ["pass", "pass", "fail"],
-        ),
-        (
-            "stricter error limit",
-            GOOD,
-            VariantStats(invocations=1000, latency_p99_us=50_000, errors_5xx=15),
-            Thresholds(error_delta=0.25),
-            Verdict.HOLD,
-            ["pass", "pass", "fail"],
-        ),
-        (
-            "both regress",
-            GOOD,
-            VariantStats(invocations=1000, latency_p99_us=90_000, errors_5xx=100),
-            Thresholds(),
-            Verdict.HOLD,
-            ["pass", "fail", "fail"],
-        ),
-        (
-            "too few shadow invocations beats a failure",
-            GOOD,
-            VariantStats(invocations=99, latency_p99_us=90_000, errors_5xx=50),
-            Thresholds(),
-            Verdict.NOT_ENOUGH_DATA,
-            ["insufficient data", "fail", "fail"],
-        ),
-        (
-            "lower minimum",
-            GOOD,
-            VariantStats(invocations=99, latency_p99_us=50_000, errors_5xx=1),
-            Thresholds(min_invocations=50),
-            Verdict.PROMOTE,
-            ["pass", "pass", "pass"],
-        ),
-        (
-            "no shadow data at all",
-            GOOD,
-            VariantStats(),
-            Thresholds(),
-            Verdict.NOT_ENOUGH_DATA,
-            ["insufficient data", "insufficient data", "insufficient data"],
-        ),
-        (
-            "no data at all",
-            VariantStats(),
-            VariantStats(),
-            Thresholds(),
-            Verdict.NOT_ENOUGH_DATA,
-            ["insufficient data", "insufficient data", "insufficient data"],
-        ),
-        (
-            "missing error datapoints mean no errors",
-            VariantStats(invocations=1000, latency_p99_us=50_000),
-            VariantStats(invocations=1000, latency_p99_us=50_000),
-            Thresholds(),
-            Verdict.PROMOTE,
-            ["pass", "pass", "pass"],
-        ),
-        (
-            "production latency of zero cannot be compared",
-            VariantStats(invocations=1000, latency_p99_us=0),
-            GOOD,
-            Thresholds(),
-            Verdict.NOT_ENOUGH_DATA,
-            ["pass", "insufficient data", "pass"],
-        ),
-    ],
-    ids=lambda value: value if isinstance(value, str) else None,
-)
-def test_evaluate(
-    name: str,
-    production: VariantStats,
-    shadow: VariantStats,
-    thresholds: Thresholds,
-    verdict: Verdict,
-    statuses: list[str],
-) -> None:
-    report = evaluate(production, shadow, thresholds)
-    assert report.verdict == verdict
-    assert [check.name for check in report.checks] == ["min-invocations", "latency-ratio", "error-delta"]
-    assert [str(check.status) for check in report.checks] == statuses
-    assert report.exit_code == {Verdict.PROMOTE: 0, Verdict.HOLD: 1, Verdict.NOT_ENOUGH_DATA: 2}[verdict]
-
-
-@pytest.mark.parametrize(
-    ("production", "shadow", "threshold", "status", "observed"),
-    [
-        (100_000, 110_000, 1.2, CheckStatus.PASS, 1.1),
-        (100_000, 120_000, 1.2, CheckStatus.PASS, 1.2),
-        (100_000, 130_000, 1.2, CheckStatus.FAIL, 1.3),
-        (100_000, 130_000, 1.5, CheckStatus.PASS, 1.3),
-        (None, 130_000, 1.2, CheckStatus.INSUFFICIENT, None),
-        (100_000, None, 1.2, CheckStatus.INSUFFICIENT, None),
-        (0, 10, 1.2, CheckStatus.INSUFFICIENT, None),
-    ],
-)
-def test_check_latency_ratio(
-    production: float | None, shadow: float | None, threshold: float, status: CheckStatus, observed: float | None
-) -> None:
-    check = check_latency_ratio(production, shadow, threshold)
-    assert check.status == status
-    assert check.observed == (None if observed is None else pytest.approx(observed))
-
-
-@pytest.mark.parametrize(
-    ("production", "shadow", "threshold", "status"),
-    [
-        (0.5, 0.5, 1.0, CheckStatus.PASS),
-        (0.5, 1.5, 1.0, CheckStatus.PASS),
-        (0.5, 1.6, 1.0, CheckStatus.FAIL),
-        (2.0, 0.0, 0.0, CheckStatus.PASS),
-        (0.0, 0.1, 0.0, CheckStatus.FAIL),
-        (None, 0.1, 1.0, CheckStatus.INSUFFICIENT),
-    ],
-)
-def test_check_error_delta(
-    production: float | None, shadow: float | None, threshold: float, status: CheckStatus
-) -> None:
-    assert check_error_delta(production, shadow, threshold).status == status
-
-
-@pytest.mark.parametrize(
-    ("production", "shadow", "minimum", "status"),
-    [
-        (100, 100, 100, CheckStatus.PASS),
-        (100, 99, 100, CheckStatus.INSUFFICIENT),
-        (None, 500, 100, CheckStatus.INSUFFICIENT),
-        (None, None, 0, CheckStatus.PASS),
-    ],
-)
-def test_check_min_invocations(
-    production: float | None, shadow: float | None, minimum: int, status: CheckStatus
-) -> None:
-    assert check_min_invocations(production, shadow, minimum).status == status
-
-
-@pytest.mark.parametrize(
-    ("statuses", "verdict"),
-    [
-        ([], Verdict.NOT_ENOUGH_DATA),
-        ([CheckStatus.PASS], Verdict.PROMOTE),
-        ([CheckStatus.PASS, CheckStatus.FAIL], Verdict.HOLD),
-        ([CheckStatus.FAIL, CheckStatus.INSUFFICIENT], Verdict.NOT_ENOUGH_DATA),
-    ],
-)
-def test_overall_verdict(statuses: list[CheckStatus], verdict: Verdict) -> None:
-    checks = [Check(name=f"c{i}", status=s, observed=None, threshold=0, message="") for i, s in enumerate(statuses)]
-    assert overall_verdict(checks) == verdict
-
-
-@pytest.mark.parametrize(
-    ("errors", "invocations", "rate"),
-    [(5, 100, 5.0), (None, 100, 0.0), (0, 0, None), (3, None, None)],
-)
-def test_error_rate(errors: float | None, invocations: float | None, rate: float | None) -> None:
-    assert error_rate(errors, invocations) == rate
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"latency_ratio": 0}, "latency ratio"),
-        ({"error_delta": -1}, "error delta"),
-        ({"min_invocations": -1}, "minimum"),
-    ],
-)
-def test_thresholds_are_validated(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        Thresholds(**kwargs)
-
-
-def test_comparison_rows_units_and_deltas() -> None:
-    production = VariantStats(
-        invocations=1000, latency_p50_us=10_000, latency_p99_us=50_000, errors_4xx=20, cpu_utilization=40
-    )
-    shadow = VariantStats(
-        invocations=500, latency_p50_us=12_000, latency_p99_us=45_000, errors_4xx=5, cpu_utilization=55
-    )
-    rows = {row.key: row for row in evaluate(production, shadow, Thresholds()).rows}
-    assert list(rows) == [
-        "invocations",
-        "latency_p50_ms",
-        "latency_p90_ms",
-        "latency_p99_ms",
-        "error_rate_4xx_pct",
-        "error_rate_5xx_pct",
-        "model_error_rate_pct",
-        "cpu_utilization_pct",
-        "memory_utilization_pct",
-    ]
-    assert (rows["latency_p50_ms"].production, rows["latency_p50_ms"].shadow) == (10.0, 12.0)
-    assert rows["latency_p50_ms"].delta == pytest.approx(2.0)
-    assert rows["latency_p99_ms"].ratio == pytest.approx(0.9)
-    assert (rows["error_rate_4xx_pct"].production, rows["error_rate_4xx_pct"].shadow) == (2.0, 1.0)
-    assert rows["cpu_utilization_pct"].delta == 15
-    assert rows["latency_p90_ms"].delta is None and rows["memory_utilization_pct"].ratio is None
 
 
 @pytest.mark.parametrize(
@@ -337,23 +83,30 @@ def test_report_window_is_clipped_to_the_schedule(
 
 
 @pytest.mark.parametrize(
-    ("age", "granularity"),
-    [(timedelta(hours=2), 60), (timedelta(days=10), 60), (timedelta(days=20), 300), (timedelta(days=40), 3600)],
+    ("age", "period", "expected_period"),
+    [
+        (timedelta(hours=2), 300, 300),
+        (timedelta(hours=2), 60, 60),
+        (timedelta(days=20), 60, 300),
+        (timedelta(days=20), 600, 600),
+        (timedelta(days=40), 420, 600),
+        (timedelta(days=70), 300, 3600),
+    ],
 )
-def test_summary_window_is_one_aligned_period_covering_the_window(age: timedelta, granularity: int) -> None:
+def test_period_window_has_whole_periods_at_a_granularity_cloudwatch_keeps(
+    age: timedelta, period: int, expected_period: int
+) -> None:
     start, end = NOW - age, NOW - timedelta(seconds=7)
-    window = summary_window(start, end, now=NOW)
-    assert window.start <= start and window.end >= end
-    assert window.start.timestamp() % granularity == 0
-    assert window.period % granularity == 0
-    assert window.period == (window.end - window.start).total_seconds()
+    window = period_window(start, end, period=period, now=NOW)
+    assert window.period == expected_period
+    assert window.start <= start < window.start + timedelta(seconds=window.period)
+    assert window.end <= end and window.start.timestamp() % window.period == 0
+    assert (window.end - window.start).total_seconds() % window.period == 0
 
 
-@pytest.mark.parametrize("age", [timedelta(minutes=3), timedelta(hours=24), timedelta(days=14), timedelta(days=90)])
-def test_series_window_has_few_enough_points(age: timedelta) -> None:
-    window = series_window(NOW - age, NOW, now=NOW)
-    assert window.period >= 300 and window.period % 60 == 0
-    assert (window.end - window.start).total_seconds() / window.period <= 501
+def test_period_window_leaves_out_the_period_still_running() -> None:
+    window = period_window(NOW - timedelta(minutes=3), NOW, period=300, now=NOW)
+    assert window.start == window.end  # no complete period yet
 
 
 def test_parse_experiment_rejects_other_types() -> None:
@@ -480,7 +233,7 @@ def _running_experiment(aws: Aws, base: str, *, schedule_start: datetime | None 
 
 @dataclass(frozen=True)
 class Traffic:
-    """Per 10-minute datapoint: invocations, latency distribution (µs → share of requests), 5XX count."""
+    """Per 5-minute period: invocations, latency distribution (µs → share of requests), 5XX count."""
 
     invocations: int
     latency_us: dict[int, float]
@@ -493,13 +246,18 @@ BETTER_SHADOW = Traffic(200, {8_000: 0.6, 15_000: 0.3, 45_000: 0.1}, 1, 35.0)
 WORSE_SHADOW = Traffic(200, {15_000: 0.6, 30_000: 0.3, 90_000: 0.1}, 10, 70.0)
 
 
-def _seed(aws: Aws, endpoint: str, variant: str, traffic: Traffic, *, datapoints: int = 6) -> None:
+PERIODS = 14
+"""Seeded periods: more than the verdict's default minimum of 12."""
+
+
+def _seed(aws: Aws, endpoint: str, variant: str, traffic: Traffic, *, datapoints: int = PERIODS) -> None:
     now = datetime.now(timezone.utc)
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
     values = [float(us) for us in traffic.latency_us]
     counts = [traffic.invocations * share for share in traffic.latency_us.values()]
     for index in range(datapoints):
-        at = {"Dimensions": dimensions, "Timestamp": now - timedelta(minutes=5 + 10 * index)}
+        # One datapoint in each of the last complete 5-minute periods.
+        at = {"Dimensions": dimensions, "Timestamp": now - timedelta(minutes=7 + 5 * index)}
         aws.cloudwatch.put_metric_data(
             Namespace="AWS/SageMaker",
             MetricData=[
@@ -539,13 +297,13 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 @pytest.mark.parametrize(
     ("shadow", "code", "verdict", "statuses"),
     [
-        (BETTER_SHADOW, 0, "promote", ["pass", "pass", "pass"]),
-        (WORSE_SHADOW, 1, "hold", ["pass", "fail", "fail"]),
-        (None, 2, "not enough data", ["insufficient data"] * 3),
+        (BETTER_SHADOW, 0, "promote", ["pass", "pass"]),
+        (WORSE_SHADOW, 1, "hold", ["fail", "fail"]),
+        (None, 2, "not enough data", ["not enough data", "not enough data"]),
     ],
     ids=["better", "worse", "empty"],
 )
-def test_report_verdicts_exit_codes_and_json(
+def test_report_verdicts_exit_codes_and_json_judged_again(
     aws: Aws,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -555,50 +313,55 @@ def test_report_verdicts_exit_codes_and_json(
     statuses: list[str],
 ) -> None:
     started = _experiment_with_traffic(aws, "churn", shadow)
-    out_file = tmp_path / "report.json"
+    out_file = tmp_path / "periods.json"
     exit_code, out, _err = _run(capsys, "report", started.name, "--since", "24h", "--json", str(out_file))
     assert exit_code == code
     assert f"Verdict: {verdict}" in out
-    assert "Production vs shadow" in out and "Model latency p99" in out
+    assert "Model latency p99 (shadow/production)" in out and "<= x1.20" in out and "<= +1.00 pp" in out
+    assert "latency-p99: " in out and "error-5xx: " in out
+    rows = [line for line in out.splitlines() if "│ Model latency p99 (shadow" in line or "│ 5XX error rate (" in line]
+    assert [row.rstrip(" │").rsplit("│", 1)[1].strip() for row in rows] == statuses
 
     document = json.loads(out_file.read_text())
-    assert document["verdict"] == verdict and document["exit_code"] == code
-    assert [check["status"] for check in document["checks"]] == statuses
-    assert document["experiment"] == {
-        "name": started.name,
-        "arn": f"arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/{started.name}",
-        "status": "Running",
-        "endpoint_name": started.endpoint,
-        "production_variant": "prod",
-        "shadow_variant": "shadow",
+    assert set(document) == {"experiment", "period_seconds", "periods"}
+    assert document["experiment"] == started.name and document["period_seconds"] == 300
+    data = load_period_data(out_file)
+    busy = [period for period in data.periods if period.production.invocations]
+    assert len(busy) == PERIODS
+    assert {(p.production.invocations, p.production.errors_5xx, p.production.latency_p99_us) for p in busy} == {
+        (200, 2, 50_000.0)
     }
-    assert document["thresholds"] == {"latency_ratio": 1.2, "error_delta_pp": 1.0, "min_invocations": 100}
-    metrics = {row["key"]: row for row in document["metrics"]}
-    production = metrics["invocations"]["production"], metrics["latency_p50_ms"]["production"]
-    assert production == (1200, 10.0)
-    assert (metrics["latency_p90_ms"]["production"], metrics["latency_p99_ms"]["production"]) == (20.0, 50.0)
-    assert metrics["error_rate_5xx_pct"]["production"] == pytest.approx(1.0)
-    assert metrics["cpu_utilization_pct"]["production"] == pytest.approx(40.0)
-    if shadow is WORSE_SHADOW:
-        assert metrics["latency_p99_ms"]["ratio"] == pytest.approx(1.8)
-        assert metrics["error_rate_5xx_pct"]["delta"] == pytest.approx(4.0)
+    assert {(p.production.latency_p50_us, p.production.latency_p90_us) for p in busy} == {(10_000.0, 20_000.0)}
     if shadow is None:
-        assert metrics["invocations"]["shadow"] is None
+        assert all(period.shadow.invocations == 0 and period.shadow.latency_p99_us is None for period in busy)
+
+    # The saved data gives the same verdict and the same table.
+    judged_code, judged_out, _err = _run(capsys, "judge", str(out_file))
+    assert judged_code == code
+    assert judged_out.split("Data:", 1)[1] == out.split("Data:", 1)[1].replace(f"Wrote {out_file}\n", "")
 
 
-def test_report_thresholds_come_from_the_flags(aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_report_margins_come_from_the_flags(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
     name = _experiment_with_traffic(aws, "lenient", WORSE_SHADOW).name
-    out_file = tmp_path / "report.json"
-    flags = ["--latency-ratio", "2", "--error-delta", "5", "--min-invocations", "10"]
-    code, _out, _err = _run(capsys, "report", name, *flags, "--json", str(out_file))
-    assert code == 0
-    assert json.loads(out_file.read_text())["thresholds"] == {
-        "latency_ratio": 2.0,
-        "error_delta_pp": 5.0,
-        "min_invocations": 10,
-    }
-    code, out, _err = _run(capsys, "report", name, "--min-invocations", "100000")
-    assert code == 2 and "each needs at least 100000" in out
+    code, out, _err = _run(capsys, "report", name, "--latency-ratio", "2", "--error-delta", "5")
+    assert code == 0 and "<= x2.00" in out and "<= +5.00 pp" in out
+    code, out, _err = _run(capsys, "report", name, "--min-periods", "1000")
+    assert code == 2 and "at least 1000 needed" in out
+
+
+def test_report_period_flag_sets_the_saved_period(aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    seeded_at = datetime.now(timezone.utc)
+    name = _experiment_with_traffic(aws, "coarse", BETTER_SHADOW).name
+    out_file = tmp_path / "periods.json"
+    code, out, _err = _run(capsys, "report", name, "--period", "10m", "--json", str(out_file))
+    assert "periods of 10 min" in out
+    data = load_period_data(out_file)
+    assert data.period_seconds == 600
+    # The 10-minute period still running is left out: the datapoints seeded in it are not judged.
+    running_since = seeded_at.replace(minute=seeded_at.minute - seeded_at.minute % 10, second=0, microsecond=0)
+    judged = sum(1 for index in range(PERIODS) if seeded_at - timedelta(minutes=7 + 5 * index) < running_since)
+    assert sum(period.production.invocations for period in data.periods) == 200 * judged
+    assert code == 2  # 7 periods of 10 minutes: fewer than 12
 
 
 def test_report_before_the_schedule_starts_has_not_enough_data(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
@@ -616,7 +379,7 @@ def test_report_png(aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert f"Wrote {chart}" in out
     data = chart.read_bytes()
     assert data.startswith(PNG_MAGIC)
-    assert len(data) > 20_000  # two panels with four lines each, not an empty canvas
+    assert len(data) > 20_000  # two panels with points, bands and margins, not an empty canvas
 
 
 def test_report_png_without_data_still_writes_a_chart(
@@ -637,7 +400,15 @@ def test_report_of_an_unknown_experiment_is_an_error(aws: Aws, capsys: pytest.Ca
 
 @pytest.mark.parametrize(
     "argv",
-    [["report"], ["report", "x", "--since", "soon"], ["report", "x", "--since", "0"], ["frobnicate", "x"]],
+    [
+        ["report"],
+        ["report", "x", "--since", "soon"],
+        ["report", "x", "--since", "0"],
+        ["report", "x", "--period", "90s"],
+        ["report", "x", "--confidence", "high"],
+        ["judge"],
+        ["frobnicate", "x"],
+    ],
 )
 def test_usage_errors_exit_3_not_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, _out, err = _run(capsys, *argv)

@@ -1,7 +1,8 @@
 """The ``shadow-test`` command line (entry point ``constructs_pkg.cli.main:main``).
 
-Modules: ``main`` parses arguments and runs the commands, ``aws`` makes the
-SageMaker and CloudWatch calls, ``verdict`` decides promote/hold from the
-numbers, ``window`` computes the queried time windows, ``render`` prints and
-serializes, ``chart`` draws the ``--png`` chart.
+Modules: ``main`` parses arguments and runs the commands, ``aws`` makes the SageMaker and
+CloudWatch calls, ``window`` computes the queried time windows, ``render`` prints, ``chart`` draws
+the ``--png`` chart. The verdict itself, and the per-period data it is computed from, live in the
+core (``shadow_test_core.verdict``, ``shadow_test_core.period_data``) so a Lambda function can run
+them too.
 """

@@ -10,17 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import boto3
 
+from shadow_test_core import metric_names
+from shadow_test_core.period_data import Period, PeriodData, VariantPeriod
 from shadow_test_core.statuses import ENDED
 
-from .verdict import VariantStats
 from .window import QueryWindow
 
 __all__ = [
+    "PERIOD_QUERIES",
     "TERMINAL_STATUSES",
     "ExperimentInfo",
     "MetricQuery",
@@ -29,8 +31,7 @@ __all__ = [
     "WaitTimeout",
     "cloudwatch_client",
     "describe_experiment",
-    "fetch_series",
-    "fetch_summary",
+    "fetch_periods",
     "parse_experiment",
     "sagemaker_client",
     "stop_experiment",
@@ -40,8 +41,6 @@ __all__ = [
 TERMINAL_STATUSES = ENDED
 """Experiment statuses after which nothing changes any more."""
 
-_INVOCATION_NAMESPACE = "AWS/SageMaker"
-_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 _MAX_QUERIES_PER_CALL = 500
 
 
@@ -220,52 +219,24 @@ def wait_until_stopped(
 
 @dataclass(frozen=True, kw_only=True)
 class MetricQuery:
-    """One statistic of one metric of one variant."""
+    """One statistic of one metric of one variant, and the period-data field it fills."""
 
     field_name: str
-    namespace: str
     metric_name: str
     statistic: str
+    namespace: str = metric_names.INVOCATION_NAMESPACE
 
 
-SUMMARY_QUERIES: tuple[MetricQuery, ...] = (
-    MetricQuery(field_name="invocations", namespace=_INVOCATION_NAMESPACE, metric_name="Invocations", statistic="Sum"),
-    MetricQuery(
-        field_name="latency_p50_us", namespace=_INVOCATION_NAMESPACE, metric_name="ModelLatency", statistic="p50"
-    ),
-    MetricQuery(
-        field_name="latency_p90_us", namespace=_INVOCATION_NAMESPACE, metric_name="ModelLatency", statistic="p90"
-    ),
-    MetricQuery(
-        field_name="latency_p99_us", namespace=_INVOCATION_NAMESPACE, metric_name="ModelLatency", statistic="p99"
-    ),
-    MetricQuery(
-        field_name="errors_4xx", namespace=_INVOCATION_NAMESPACE, metric_name="Invocation4XXErrors", statistic="Sum"
-    ),
-    MetricQuery(
-        field_name="errors_5xx", namespace=_INVOCATION_NAMESPACE, metric_name="Invocation5XXErrors", statistic="Sum"
-    ),
-    MetricQuery(
-        field_name="model_errors", namespace=_INVOCATION_NAMESPACE, metric_name="InvocationModelErrors", statistic="Sum"
-    ),
-    MetricQuery(
-        field_name="cpu_utilization", namespace=_INSTANCE_NAMESPACE, metric_name="CPUUtilization", statistic="Average"
-    ),
-    MetricQuery(
-        field_name="memory_utilization",
-        namespace=_INSTANCE_NAMESPACE,
-        metric_name="MemoryUtilization",
-        statistic="Average",
-    ),
+PERIOD_QUERIES: tuple[MetricQuery, ...] = (
+    MetricQuery(field_name="invocations", metric_name=metric_names.INVOCATIONS, statistic="Sum"),
+    MetricQuery(field_name="errors_5xx", metric_name=metric_names.INVOCATION_5XX_ERRORS, statistic="Sum"),
+    MetricQuery(field_name="errors_4xx", metric_name=metric_names.INVOCATION_4XX_ERRORS, statistic="Sum"),
+    MetricQuery(field_name="model_errors", metric_name=metric_names.INVOCATION_MODEL_ERRORS, statistic="Sum"),
+    MetricQuery(field_name="latency_p50_us", metric_name=metric_names.MODEL_LATENCY, statistic="p50"),
+    MetricQuery(field_name="latency_p90_us", metric_name=metric_names.MODEL_LATENCY, statistic="p90"),
+    MetricQuery(field_name="latency_p99_us", metric_name=metric_names.MODEL_LATENCY, statistic="p99"),
 )
-"""What the report table is computed from, per variant."""
-
-SERIES_QUERIES: tuple[MetricQuery, ...] = tuple(
-    query
-    for query in SUMMARY_QUERIES
-    if query.field_name in {"invocations", "latency_p50_us", "latency_p99_us", "errors_5xx"}
-)
-"""What the ``--png`` chart is drawn from, per variant."""
+"""What the verdict is computed from, per variant and period."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,8 +268,8 @@ def _metric_data_queries(
                             "Namespace": query.namespace,
                             "MetricName": query.metric_name,
                             "Dimensions": [
-                                {"Name": "EndpointName", "Value": experiment.endpoint_name},
-                                {"Name": "VariantName", "Value": variant.variant_name},
+                                {"Name": metric_names.ENDPOINT_DIMENSION, "Value": experiment.endpoint_name},
+                                {"Name": metric_names.VARIANT_DIMENSION, "Value": variant.variant_name},
                             ],
                         },
                         "Period": period,
@@ -336,42 +307,54 @@ def _get_metric_data(client: Any, queries: list[dict[str, Any]], window: QueryWi
     }
 
 
-def _combine(statistic: str, values: list[float]) -> float | None:
-    """Fold the datapoints of a one-period query into one number.
-
-    CloudWatch normally returns one datapoint for the whole window; if it
-    splits it anyway, counts add up, averages are averaged and percentiles
-    take the worst value (an over-estimate, which errs towards ``hold``).
-    """
-    if not values:
-        return None
-    if statistic == "Sum":
-        return sum(values)
-    if statistic == "Average":
-        return sum(values) / len(values)
-    return max(values)
+def _by_period(series: Series, window: QueryWindow) -> dict[int, float]:
+    """Datapoints keyed by the index of the period they fall in."""
+    result = {}
+    for timestamp, value in zip(series.timestamps, series.values, strict=True):
+        index = int((timestamp - window.start).total_seconds() // window.period)
+        result[index] = value
+    return result
 
 
-def fetch_summary(client: Any, experiment: ExperimentInfo, window: QueryWindow) -> tuple[VariantStats, VariantStats]:
-    """Statistics of production and shadow over ``window`` (a single period)."""
-    series = _get_metric_data(client, _metric_data_queries(experiment, SUMMARY_QUERIES, window.period), window)
-    stats = []
-    for role in ("production", "shadow"):
-        stats.append(
-            VariantStats(
-                **{
-                    query.field_name: _combine(query.statistic, series[_query_id(role, query)].values)
-                    for query in SUMMARY_QUERIES
-                }
+def _variant_period(values: dict[str, float | None]) -> VariantPeriod:
+    invocations = round(values["invocations"] or 0)
+    if invocations == 0:
+        return VariantPeriod(invocations=0, errors_5xx=0, latency_p99_us=None, errors_4xx=0, model_errors=0)
+
+    def count(field_name: str) -> int:
+        # SageMaker may omit a zero error datapoint; an error count above the invocations (datapoints
+        # published a moment apart) is capped so the period stays consistent.
+        return min(invocations, round(values[field_name] or 0))
+
+    return VariantPeriod(
+        invocations=invocations,
+        errors_5xx=count("errors_5xx"),
+        errors_4xx=count("errors_4xx"),
+        model_errors=count("model_errors"),
+        latency_p50_us=values["latency_p50_us"] or None,
+        latency_p90_us=values["latency_p90_us"] or None,
+        latency_p99_us=values["latency_p99_us"] or None,
+    )
+
+
+def fetch_periods(client: Any, experiment: ExperimentInfo, window: QueryWindow) -> PeriodData:
+    """Both variants' numbers for every period of ``window``, as the verdict and ``--json`` take them."""
+    series = _get_metric_data(client, _metric_data_queries(experiment, PERIOD_QUERIES, window.period), window)
+    indexed = {query_id: _by_period(points, window) for query_id, points in series.items()}
+    count = int((window.end - window.start).total_seconds() // window.period)
+    periods = []
+    for index in range(count):
+        variants = {
+            role: _variant_period(
+                {query.field_name: indexed[_query_id(role, query)].get(index) for query in PERIOD_QUERIES}
+            )
+            for role in ("production", "shadow")
+        }
+        periods.append(
+            Period(
+                start=window.start + timedelta(seconds=index * window.period),
+                production=variants["production"],
+                shadow=variants["shadow"],
             )
         )
-    return stats[0], stats[1]
-
-
-def fetch_series(client: Any, experiment: ExperimentInfo, window: QueryWindow) -> dict[str, dict[str, Series]]:
-    """Time series for the chart: ``{"production"|"shadow": {field_name: Series}}``."""
-    series = _get_metric_data(client, _metric_data_queries(experiment, SERIES_QUERIES, window.period), window)
-    return {
-        role: {query.field_name: series[_query_id(role, query)] for query in SERIES_QUERIES}
-        for role in ("production", "shadow")
-    }
+    return PeriodData(experiment=experiment.name, period_seconds=window.period, periods=tuple(periods))

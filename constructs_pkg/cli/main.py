@@ -1,20 +1,20 @@
-"""``shadow-test``: report on, inspect, promote or stop a SageMaker shadow test.
+"""``shadow-test``: report on, judge, inspect, promote or stop a SageMaker shadow test.
 
 Exit codes:
 
-- ``report``: 0 promote, 1 hold, 2 not enough data.
+- ``report`` and ``judge``: 0 promote, 1 hold, 2 not enough data.
 - ``status``: 0.
 - ``promote`` / ``stop``: 0 done (or requested, with ``--no-wait``); 1 not
   done (declined at the prompt, or still not Completed/Cancelled when the
   wait timed out); 2 refused: no ``--yes`` and no terminal to confirm on.
 - Every command: 3 on an error (bad arguments, experiment not found, AWS
-  error, experiment already stopped, matplotlib missing for ``--png``).
+  error, experiment already stopped, malformed saved data, matplotlib
+  missing for ``--png``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -23,13 +23,21 @@ from typing import Literal, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
+
+from shadow_test_core.period_data import PeriodData, load_period_data, write_period_data
+from shadow_test_core.verdict import Margins, Report, judge
 
 from . import aws, chart, render
-from .verdict import Thresholds, VariantStats, evaluate
-from .window import parse_duration, report_window, series_window, summary_window
+from .window import parse_duration, period_window, report_window
 
-#: The thresholds' documented defaults, shown and used by ``report``'s flags.
-_DEFAULTS = Thresholds()
+#: The margins' documented defaults, shown and used by the flags of ``report`` and ``judge``.
+_DEFAULTS = Margins()
+#: Default ``--period``. Five minutes, not one: a p99 of one minute of shadow traffic rests on a
+#: few requests (the 99th percentile of 300 is the third slowest), neighbouring minutes are more
+#: alike than the interval assumes, and CloudWatch keeps 1-minute data 15 days but 5-minute data
+#: 63, so a finished experiment can still be judged weeks later. A day still gives 288 periods.
+_DEFAULT_PERIOD = "5m"
 
 __all__ = ["EXIT_ERROR", "EXIT_NOT_DONE", "EXIT_OK", "EXIT_REFUSED", "main"]
 
@@ -65,6 +73,51 @@ def _positive_duration(text: str) -> float:
     return seconds
 
 
+def _period(text: str) -> int:
+    seconds = _positive_duration(text)
+    if seconds % 60:
+        raise argparse.ArgumentTypeError(f"period must be a whole number of minutes: {text!r}")
+    return int(seconds)
+
+
+def _verdict_options() -> _Parser:
+    """The margins, confidence and chart shared by ``report`` and ``judge``."""
+    options = _Parser(add_help=False)
+    options.add_argument(
+        "--latency-ratio",
+        type=float,
+        default=_DEFAULTS.latency_ratio,
+        metavar="RATIO",
+        help=f"largest acceptable shadow/production p99 latency ratio (default: {_DEFAULTS.latency_ratio:g})",
+    )
+    options.add_argument(
+        "--error-delta",
+        type=float,
+        default=_DEFAULTS.error_delta,
+        metavar="PP",
+        help="largest acceptable shadow minus production 5XX error rate, in percentage points "
+        f"(default: {_DEFAULTS.error_delta:g})",
+    )
+    options.add_argument(
+        "--confidence",
+        type=float,
+        default=_DEFAULTS.confidence,
+        metavar="LEVEL",
+        help=f"two-sided confidence of the intervals (default: {_DEFAULTS.confidence:g})",
+    )
+    options.add_argument(
+        "--min-periods",
+        type=int,
+        default=_DEFAULTS.min_periods,
+        metavar="N",
+        help=f"fewest periods with traffic in both variants before a check decides (default: {_DEFAULTS.min_periods})",
+    )
+    options.add_argument(
+        "--png", type=Path, metavar="FILE", help="also write a chart of the per-period comparisons (matplotlib)"
+    )
+    return options
+
+
 def _build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("name", metavar="NAME", help="name of the inference experiment")
@@ -72,13 +125,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="shadow-test",
-        description="Report on, inspect, promote or stop an Amazon SageMaker shadow test (inference experiment).",
-        epilog="Exit codes: report 0 promote / 1 hold / 2 not enough data; "
+        description="Report on, judge, inspect, promote or stop an Amazon SageMaker shadow test (inference experiment).",
+        epilog="Exit codes: report, judge 0 promote / 1 hold / 2 not enough data; "
         "promote, stop 0 done / 1 not done / 2 refused without --yes; 3 error.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    report = commands.add_parser("report", parents=[common], help="compare shadow with production and give a verdict")
+    verdict = _verdict_options()
+    report = commands.add_parser(
+        "report", parents=[common, verdict], help="judge the shadow against production from CloudWatch data"
+    )
     report.add_argument(
         "--since",
         type=_positive_duration,
@@ -86,29 +142,21 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="how far back to look, e.g. 90m, 24h, 7d (default: 24h)",
     )
-    report.add_argument("--json", type=Path, metavar="FILE", help="also write the table and verdicts as JSON")
-    report.add_argument("--png", type=Path, metavar="FILE", help="also write a latency and error chart (matplotlib)")
     report.add_argument(
-        "--latency-ratio",
-        type=float,
-        default=_DEFAULTS.latency_ratio,
-        metavar="RATIO",
-        help=f"highest shadow/production p99 latency ratio (default: {_DEFAULTS.latency_ratio:g})",
+        "--period",
+        type=_period,
+        default=_period(_DEFAULT_PERIOD),
+        metavar="DURATION",
+        help=f"length of each compared period, a multiple of 1m (default: {_DEFAULT_PERIOD})",
     )
     report.add_argument(
-        "--error-delta",
-        type=float,
-        default=_DEFAULTS.error_delta,
-        metavar="PP",
-        help=f"highest shadow minus production 5XX error rate, in percentage points (default: {_DEFAULTS.error_delta:g})",
+        "--json", type=Path, metavar="FILE", help="also write the per-period data judged, for 'shadow-test judge'"
     )
-    report.add_argument(
-        "--min-invocations",
-        type=int,
-        default=_DEFAULTS.min_invocations,
-        metavar="N",
-        help=f"invocations each variant needs for a verdict (default: {_DEFAULTS.min_invocations})",
+
+    judge_command = commands.add_parser(
+        "judge", parents=[verdict], help="judge saved per-period data (written by report --json)"
     )
+    judge_command.add_argument("file", metavar="FILE", type=Path, help="per-period data as JSON")
 
     commands.add_parser("status", parents=[common], help="show status, schedule, variants and sampling")
 
@@ -148,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shadow-test`` console script; returns the exit code."""
     parser = _build_parser()
     console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    # Error messages are not wrapped at the terminal width, so they stay whole for grep and logs.
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         args = parser.parse_args(argv)
     except _UsageError as error:
@@ -157,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help
         return exit_.code if isinstance(exit_.code, int) else EXIT_OK
 
-    handlers = {"report": _report, "status": _status, "promote": _end, "stop": _end}
+    handlers = {"report": _report, "judge": _judge, "status": _status, "promote": _end, "stop": _end}
     try:
         return handlers[args.command](args, console, errors)
     except ClientError as error:
@@ -170,12 +219,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_ERROR
 
 
-def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:
-    thresholds = Thresholds(
+def _margins(args: argparse.Namespace) -> Margins:
+    return Margins(
         latency_ratio=args.latency_ratio,
         error_delta=args.error_delta,
-        min_invocations=args.min_invocations,
+        confidence=args.confidence,
+        min_periods=args.min_periods,
     )
+
+
+def _show_verdict(
+    args: argparse.Namespace, console: Console, data: PeriodData, margins: Margins, *, heading: str
+) -> Report:
+    report = judge(data, margins)
+    render.print_report(console, report, data, heading=heading)
+    if args.png is not None:
+        chart.write_chart(args.png, data, report, title=f"Shadow test {data.experiment}")
+        console.print(f"Wrote {args.png}")
+    return report
+
+
+def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """Per-period data from CloudWatch, judged; ``--json`` saves exactly that data."""
+    margins = _margins(args)  # bad margins fail before any AWS call
     if args.png is not None:
         chart.ensure_matplotlib()
     sagemaker = aws.sagemaker_client(args.region)
@@ -190,28 +256,33 @@ def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:
         schedule_start=experiment.schedule_start,
         schedule_end=min(ends) if ends else None,
     )
+    heading = render.experiment_heading(experiment)
     if window is None:
-        production = shadow = VariantStats()
+        data = PeriodData(experiment=experiment.name, period_seconds=args.period, periods=())
+        heading += "\nWindow: the experiment was not scheduled during the requested period"
     else:
-        production, shadow = aws.fetch_summary(cloudwatch, experiment, summary_window(*window, now=now))
-    report = evaluate(production, shadow, thresholds)
-    render.print_report(console, experiment, report, window=window)
+        query = period_window(*window, period=args.period, now=now)
+        if query.period != args.period:
+            heading += f"\nPeriod: {query.period} s, the finest CloudWatch keeps for data this old"
+        data = aws.fetch_periods(cloudwatch, experiment, query)
 
     if args.json is not None:
-        document = render.report_document(experiment, report, thresholds=thresholds, window=window)
-        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        write_period_data(data, args.json)
+    report = _show_verdict(args, console, data, margins, heading=heading)
+    if args.json is not None:
         console.print(f"Wrote {args.json}")
-    if args.png is not None:
-        series = {} if window is None else aws.fetch_series(cloudwatch, experiment, series_window(*window, now=now))
-        chart.write_chart(
-            args.png,
-            series,
-            title=f"Shadow test {experiment.name}",
-            production_label=f"production ({experiment.production.variant_name})",
-            shadow_label=f"shadow ({experiment.shadow.variant_name})",
-        )
-        console.print(f"Wrote {args.png}")
     return report.exit_code
+
+
+def _judge(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """The verdict from saved per-period data: the same as ``report`` gave from the same data."""
+    margins = _margins(args)
+    if args.png is not None:
+        chart.ensure_matplotlib()
+    data = load_period_data(args.file)
+    # Saved data is untrusted text: escape it so rich reads no markup in it.
+    heading = f"[bold]Shadow test {escape(data.experiment)}[/] from {escape(str(args.file))}"
+    return _show_verdict(args, console, data, margins, heading=heading).exit_code
 
 
 def _status(args: argparse.Namespace, console: Console, errors: Console) -> int:

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import math
+import statistics
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
 
-from .aws import ExperimentInfo, VariantInfo
-from .verdict import CheckStatus, ComparisonRow, Report, Thresholds, Verdict
+from shadow_test_core.period_data import PeriodData
+from shadow_test_core.verdict import Check, CheckStatus, Report, Verdict, usable_periods
 
-__all__ = ["print_plan", "print_report", "print_status", "report_document"]
+from .aws import ExperimentInfo, VariantInfo
+
+__all__ = ["experiment_heading", "print_plan", "print_report", "print_status"]
 
 _VERDICT_STYLE = {
     Verdict.PROMOTE: "bold green",
     Verdict.HOLD: "bold red",
     Verdict.NOT_ENOUGH_DATA: "bold yellow",
 }
-_CHECK_STYLE = {CheckStatus.PASS: "green", CheckStatus.FAIL: "red", CheckStatus.INSUFFICIENT: "yellow"}
+_CHECK_STYLE = {
+    CheckStatus.PASS: "green",
+    CheckStatus.FAIL: "red",
+    CheckStatus.NOT_ENOUGH_DATA: "yellow",
+    CheckStatus.SHOWN: "dim",
+}
 _MISSING = "-"
 
 
@@ -26,84 +34,118 @@ def _time(moment: datetime | None) -> str:
     return _MISSING if moment is None else moment.isoformat(timespec="seconds")
 
 
-def _number(value: float | None, unit: str, *, signed: bool = False) -> str:
+def _duration(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _value(check: Check, value: float | None, *, signed: bool = False) -> str:
     if value is None:
         return _MISSING
-    sign = "+" if signed else ""
-    if unit == "count":
-        return f"{value:{sign},.0f}"
-    suffix = " %" if unit == "%" else f" {unit}"
-    return f"{value:{sign},.2f}{suffix}"
+    if math.isinf(value):
+        return "unbounded"
+    if check.unit == "ratio":
+        return f"x{value:.3f}"
+    return f"{value:{'+' if signed else ''}.3f} pp"
 
 
-def _delta(row: ComparisonRow) -> str:
-    text = _number(row.delta, "pp" if row.unit == "%" else row.unit, signed=True)
-    if row.ratio is not None and row.unit != "%":
-        text += f" (x{row.ratio:.2f})"
-    return text
+def _interval(check: Check) -> str:
+    if check.lower is None or check.upper is None:
+        return _MISSING
+    return f"{_value(check, check.lower, signed=True)} to {_value(check, check.upper, signed=True)}"
 
 
-def print_report(
-    console: Console,
-    experiment: ExperimentInfo,
-    report: Report,
-    *,
-    window: tuple[datetime, datetime] | None,
-) -> None:
-    """The comparison table, the checks and the verdict."""
-    console.print(
-        f"[bold]Shadow test {experiment.name}[/] ({experiment.status}) on endpoint {experiment.endpoint_name}"
-    )
-    if window is None:
-        console.print("Window: the experiment was not scheduled during the requested period")
-    else:
-        console.print(f"Window: {_time(window[0])} to {_time(window[1])}")
+def _margin(check: Check) -> str:
+    return f"<= x{check.margin:.2f}" if check.unit == "ratio" else f"<= +{check.margin:.2f} pp"
 
-    table = Table(title="Production vs shadow")
+
+def _percent(part: int, whole: int) -> str:
+    return _MISSING if whole == 0 else f"{100 * part / whole:.3f} %"
+
+
+def _totals(data: PeriodData) -> Table:
+    """Totals over the periods judged, for orientation; the checks above decide."""
+    periods = usable_periods(data)
+    table = Table(title=f"Production vs shadow over the {len(periods)} periods judged")
     table.add_column("Metric")
-    table.add_column(f"Production ({experiment.production.variant_name})", justify="right")
-    table.add_column(f"Shadow ({experiment.shadow.variant_name})", justify="right")
-    table.add_column("Delta", justify="right")
-    for row in report.rows:
-        table.add_row(row.label, _number(row.production, row.unit), _number(row.shadow, row.unit), _delta(row))
-    console.print(table)
+    table.add_column("Production", justify="right")
+    table.add_column("Shadow", justify="right")
+    roles = {
+        "production": [period.production for period in periods],
+        "shadow": [period.shadow for period in periods],
+    }
+    invocations = {role: sum(variant.invocations for variant in variants) for role, variants in roles.items()}
+    table.add_row("Invocations", *(f"{invocations[role]:,}" for role in roles))
+    for label, field_name in (
+        ("5XX error rate", "errors_5xx"),
+        ("4XX error rate", "errors_4xx"),
+        ("Model error rate", "model_errors"),
+    ):
+        cells = []
+        for variants in roles.values():
+            counted = [variant for variant in variants if getattr(variant, field_name) is not None]
+            errors = sum(getattr(variant, field_name) for variant in counted)
+            cells.append(_percent(errors, sum(variant.invocations for variant in counted)))
+        if any(cell != _MISSING for cell in cells):  # 4XX and model errors are optional in saved data
+            table.add_row(label, *cells)
+    for percentile in ("p50", "p90", "p99"):
+        cells = []
+        for variants in roles.values():
+            values = [getattr(v, f"latency_{percentile}_us") for v in variants]
+            known = [value for value in values if value is not None]
+            cells.append(_MISSING if not known else f"{statistics.median(known) / 1000:,.2f} ms")
+        if any(cell != _MISSING for cell in cells):
+            table.add_row(f"Model latency {percentile} (median of periods)", *cells)
+    return table
 
-    checks = Table(title="Checks")
-    checks.add_column("Check")
-    checks.add_column("Result")
-    checks.add_column("Detail")
+
+def print_report(console: Console, report: Report, data: PeriodData, *, heading: str) -> None:
+    """The checks with their estimates, intervals and margins, the totals and the verdict."""
+    console.print(heading)
+    if data.periods:
+        last = data.periods[-1].start + timedelta(seconds=data.period_seconds)
+        console.print(
+            f"Data: {report.periods_total} periods of {_duration(data.period_seconds)} from "
+            f"{_time(data.periods[0].start)} to {_time(last)}; {report.periods_without_traffic} left out "
+            "(no traffic in a variant)"
+        )
+    else:
+        console.print("Data: no periods")
+
+    margins = report.margins
+    checks = Table(title=f"Checks: {margins.confidence:.0%} intervals, each must lie within its margin")
+    for column, justify in (
+        ("Check", "left"),
+        ("Estimate", "right"),
+        ("Interval", "right"),
+        ("Margin", "right"),
+        ("Periods", "right"),
+        ("Result", "left"),
+    ):
+        checks.add_column(column, justify=justify)  # type: ignore[arg-type]
     for check in report.checks:
         style = _CHECK_STYLE[check.status]
-        checks.add_row(check.name, f"[{style}]{check.status}[/]", check.message)
+        checks.add_row(
+            check.label,
+            _value(check, check.estimate, signed=True),
+            _interval(check),
+            _margin(check),
+            str(check.periods),
+            f"[{style}]{check.status}[/]",
+        )
     console.print(checks)
+    for check in report.checks:
+        if check.decides:
+            console.print(f"  {check.name}: {check.message}", markup=False)
+    console.print(_totals(data))
     console.print(f"Verdict: [{_VERDICT_STYLE[report.verdict]}]{report.verdict}[/] (exit code {report.exit_code})")
 
 
-def report_document(
-    experiment: ExperimentInfo,
-    report: Report,
-    *,
-    thresholds: Thresholds,
-    window: tuple[datetime, datetime] | None,
-) -> dict[str, Any]:
-    """The ``--json`` document."""
-    return {
-        "experiment": {
-            "name": experiment.name,
-            "arn": experiment.arn,
-            "status": experiment.status,
-            "endpoint_name": experiment.endpoint_name,
-            "production_variant": experiment.production.variant_name,
-            "shadow_variant": experiment.shadow.variant_name,
-        },
-        "window": None if window is None else {"start": window[0].isoformat(), "end": window[1].isoformat()},
-        "thresholds": {
-            "latency_ratio": thresholds.latency_ratio,
-            "error_delta_pp": thresholds.error_delta,
-            "min_invocations": thresholds.min_invocations,
-        },
-        **report.to_dict(),
-    }
+def experiment_heading(experiment: ExperimentInfo) -> str:
+    """First line of ``report``: the experiment, its status and its endpoint."""
+    return f"[bold]Shadow test {experiment.name}[/] ({experiment.status}) on endpoint {experiment.endpoint_name}"
 
 
 def _variant_text(variant: VariantInfo) -> str:

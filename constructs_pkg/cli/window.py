@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["QueryWindow", "parse_duration", "report_window", "series_window", "summary_window"]
+__all__ = ["QueryWindow", "parse_duration", "period_window", "report_window"]
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
@@ -16,13 +16,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 # granularities, depending on how old the start time is.
 _GRANULARITIES = (
     (timedelta(days=15), 60),
-    (timedelta(days=30), 300),
+    (timedelta(days=63), 300),
 )
 _OLDEST_GRANULARITY = 3600
-
-# Enough points for a readable chart; far below GetMetricData's per-call limit.
-_MAX_SERIES_POINTS = 500
-_MIN_SERIES_PERIOD = 300
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,26 +76,16 @@ def _ceil(moment: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(math.ceil(moment.timestamp() / seconds) * seconds, tz=moment.tzinfo)
 
 
-def summary_window(start: datetime, end: datetime, *, now: datetime) -> QueryWindow:
-    """One period covering the whole window, so CloudWatch computes exact percentiles over it.
+def period_window(start: datetime, end: datetime, *, period: int, now: datetime) -> QueryWindow:
+    """Whole periods of ``period`` seconds inside ``start``..``end``, for per-period GetMetricData.
 
-    Percentiles of sub-periods cannot be combined into the percentile of the
-    window, hence a single period. Start and end are widened to the
-    granularity CloudWatch requires for data of that age.
+    The period is rounded up to a multiple of the granularity CloudWatch keeps for data as old as
+    ``start`` (1 minute up to 15 days, 5 minutes up to 63 days, then 1 hour). The start is
+    floored to a period boundary; a period still running at ``end`` is left out, since its numbers
+    are still arriving.
     """
     granularity = _granularity(start, now)
-    aligned_start = _floor(start, granularity)
-    aligned_end = max(_ceil(end, granularity), aligned_start + timedelta(seconds=granularity))
-    period = int((aligned_end - aligned_start).total_seconds())
-    return QueryWindow(start=aligned_start, end=aligned_end, period=period)
-
-
-def series_window(start: datetime, end: datetime, *, now: datetime) -> QueryWindow:
-    """Periods of at least 5 minutes, at most about 500 of them, for charts."""
-    granularity = _granularity(start, now)
-    step = max(_MIN_SERIES_PERIOD, granularity)
-    span = (end - start).total_seconds()
-    period = max(step, math.ceil(span / _MAX_SERIES_POINTS / step) * step)
+    period = math.ceil(period / granularity) * granularity
     aligned_start = _floor(start, period)
-    aligned_end = max(_ceil(end, period), aligned_start + timedelta(seconds=period))
+    aligned_end = max(_floor(end, period), aligned_start)
     return QueryWindow(start=aligned_start, end=aligned_end, period=period)

@@ -1,0 +1,105 @@
+"""``shadow-test judge FILE``: the verdict from saved per-period data, its exit codes and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from constructs_pkg.cli import main as cli
+from shadow_test_core.period_data import write_period_data
+from tests.test_verdict import simulated
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("ratio", "periods", "code", "verdict"),
+    [(1.0, 48, 0, "promote"), (1.5, 48, 1, "hold"), (1.0, 8, 2, "not enough data")],
+    ids=["equal", "slower", "short"],
+)
+def test_judge_exit_codes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, ratio: float, periods: int, code: int, verdict: str
+) -> None:
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(periods, ratio=ratio), path)
+    exit_code, out, err = _run(capsys, "judge", str(path))
+    assert (exit_code, err) == (code, "")
+    assert f"Verdict: {verdict} (exit code {code})" in out
+    assert f"Data: {periods} periods of 5 min" in out
+
+
+def test_judge_flags_change_the_margins(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(48, ratio=1.5), path)
+    code, out, _err = _run(capsys, "judge", str(path), "--latency-ratio", "1.8", "--confidence", "0.99")
+    assert code == 0 and "99% intervals" in out and "<= x1.80" in out
+
+
+def test_judge_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path, chart = tmp_path / "periods.json", tmp_path / "judged.png"
+    write_period_data(simulated(48, ratio=1.1), path)
+    code, out, _err = _run(capsys, "judge", str(path), "--png", str(chart))
+    assert code == 0 and f"Wrote {chart}" in out
+    assert chart.read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda doc: doc["periods"][4]["shadow"].pop("errors_5xx"), "periods[4].shadow.errors_5xx: missing"),
+        (
+            lambda doc: doc["periods"][2]["production"].update(latency_p99_us="slow"),
+            "periods[2].production.latency_p99_us: must be a positive number",
+        ),
+        (lambda doc: doc.update(period_seconds=0), "period_seconds: must be a whole number of seconds > 0"),
+    ],
+)
+def test_judge_malformed_file_names_the_period_and_field_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, edit: Any, message: str
+) -> None:
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(6), path)
+    document = json.loads(path.read_text())
+    edit(document)
+    path.write_text(json.dumps(document))
+    code, out, err = _run(capsys, "judge", str(path))
+    assert code == 3 and out == ""
+    assert err.startswith("shadow-test: error: ") and message in err and str(path) in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("content", "message"), [(None, "cannot read"), ("{", "not JSON")])
+def test_judge_unreadable_file_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "periods.json"
+    if content is not None:
+        path.write_text(content)
+    code, _out, err = _run(capsys, "judge", str(path))
+    assert code == 3 and message in err and "Traceback" not in err
+
+
+def test_judge_rejects_impossible_margins(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(6), path)
+    code, _out, err = _run(capsys, "judge", str(path), "--latency-ratio", "-1")
+    assert code == 3 and "latency ratio margin must be > 0" in err
+
+
+def test_judge_prints_markup_like_names_as_they_are(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(6), path)
+    document = json.loads(path.read_text())
+    document["experiment"] = "churn[/bold]-shadow"
+    path.write_text(json.dumps(document))
+    code, out, _err = _run(capsys, "judge", str(path))
+    assert code == 2 and "Shadow test churn[/bold]-shadow from" in out
