@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, TypedDict
 from aws_cdk import Duration, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 
+from shadow_test_core import metric_names
+
 if TYPE_CHECKING:
     from typing import Unpack
 
@@ -22,10 +24,10 @@ __all__ = [
     "VariantMetrics",
 ]
 
-INVOCATION_NAMESPACE = "AWS/SageMaker"
+INVOCATION_NAMESPACE = metric_names.INVOCATION_NAMESPACE
 """Namespace of the invocation metrics (counts, latencies, errors)."""
 
-ENDPOINT_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+ENDPOINT_INSTANCE_NAMESPACE = metric_names.INSTANCE_NAMESPACE
 """Namespace of the instance metrics (CPU, memory, disk utilization)."""
 
 _DEFAULT_PERIOD_MINUTES = 5
@@ -111,7 +113,7 @@ class VariantMetrics:
 
         Default: ``Sum`` over 5 minutes.
         """
-        return self._count("Invocations", options)
+        return self._count(metric_names.INVOCATIONS, options)
 
     def metric_model_latency(self, **options: Unpack[MetricOverrides]) -> cloudwatch.Metric:
         """Time the model container took to respond, in microseconds (``ModelLatency``).
@@ -119,35 +121,35 @@ class VariantMetrics:
         Default: ``Average`` over 5 minutes. Pass ``statistic="p99"`` (or
         ``cloudwatch.Stats.p(99)``) for a tail latency.
         """
-        return self._average("ModelLatency", options)
+        return self._average(metric_names.MODEL_LATENCY, options)
 
     def metric_overhead_latency(self, **options: Unpack[MetricOverrides]) -> cloudwatch.Metric:
         """Time SageMaker added on top of the model, in microseconds (``OverheadLatency``).
 
         Default: ``Average`` over 5 minutes.
         """
-        return self._average("OverheadLatency", options)
+        return self._average(metric_names.OVERHEAD_LATENCY, options)
 
     def metric_invocation_4xx_errors(self, **options: Unpack[MetricOverrides]) -> cloudwatch.Metric:
         """Requests for which the variant returned a 4xx code (``Invocation4XXErrors``).
 
         Default: ``Sum`` over 5 minutes.
         """
-        return self._count("Invocation4XXErrors", options)
+        return self._count(metric_names.INVOCATION_4XX_ERRORS, options)
 
     def metric_invocation_5xx_errors(self, **options: Unpack[MetricOverrides]) -> cloudwatch.Metric:
         """Requests for which the variant returned a 5xx code (``Invocation5XXErrors``).
 
         Default: ``Sum`` over 5 minutes.
         """
-        return self._count("Invocation5XXErrors", options)
+        return self._count(metric_names.INVOCATION_5XX_ERRORS, options)
 
     def metric_invocation_model_errors(self, **options: Unpack[MetricOverrides]) -> cloudwatch.Metric:
         """Requests for which the model returned a non-2xx response (``InvocationModelErrors``).
 
         Default: ``Sum`` over 5 minutes.
         """
-        return self._count("InvocationModelErrors", options)
+        return self._count(metric_names.INVOCATION_MODEL_ERRORS, options)
 
     # -- instance metrics (/aws/sagemaker/Endpoints) -----------------------------
 
@@ -157,26 +159,26 @@ class VariantMetrics:
         The value is summed over CPU cores, so it can exceed 100 on
         multi-core instances. Default: ``Average`` over 5 minutes.
         """
-        return self._average("CPUUtilization", options, namespace=ENDPOINT_INSTANCE_NAMESPACE)
+        return self._average(metric_names.CPU_UTILIZATION, options, namespace=ENDPOINT_INSTANCE_NAMESPACE)
 
     def metric_memory_utilization(self, **options: Unpack[MetricOverrides]) -> cloudwatch.Metric:
         """Memory utilization of the variant's instances, in percent (``MemoryUtilization``).
 
         Default: ``Average`` over 5 minutes.
         """
-        return self._average("MemoryUtilization", options, namespace=ENDPOINT_INSTANCE_NAMESPACE)
+        return self._average(metric_names.MEMORY_UTILIZATION, options, namespace=ENDPOINT_INSTANCE_NAMESPACE)
 
     def metric_disk_utilization(self, **options: Unpack[MetricOverrides]) -> cloudwatch.Metric:
         """Disk utilization of the variant's instances, in percent (``DiskUtilization``).
 
         Default: ``Average`` over 5 minutes.
         """
-        return self._average("DiskUtilization", options, namespace=ENDPOINT_INSTANCE_NAMESPACE)
+        return self._average(metric_names.DISK_UTILIZATION, options, namespace=ENDPOINT_INSTANCE_NAMESPACE)
 
     # -- helpers -----------------------------------------------------------------
 
     def _dimensions(self) -> dict[str, str]:
-        return {"EndpointName": self.endpoint_name, "VariantName": self.variant_name}
+        return {metric_names.ENDPOINT_DIMENSION: self.endpoint_name, metric_names.VARIANT_DIMENSION: self.variant_name}
 
     def _count(self, metric_name: str, options: MetricOverrides) -> cloudwatch.Metric:
         options.setdefault("statistic", cloudwatch.Stats.SUM)

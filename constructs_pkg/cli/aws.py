@@ -16,7 +16,9 @@ from typing import Any, Literal
 import boto3
 
 from shadow_test_core import metric_names
+from shadow_test_core.experiment_spec import stop_request
 from shadow_test_core.period_data import Period, PeriodData, VariantPeriod
+from shadow_test_core.sagemaker_api import described_values
 from shadow_test_core.statuses import ENDED
 
 from .window import QueryWindow
@@ -103,44 +105,42 @@ class ExperimentInfo:
 
 
 def parse_experiment(response: dict[str, Any]) -> ExperimentInfo:
-    """Read a ``DescribeInferenceExperiment`` response of a ``ShadowMode`` experiment."""
+    """Read a ``DescribeInferenceExperiment`` response of a ``ShadowMode`` experiment.
+
+    The settings (variants, models, instances, sampling, schedule) are read by the core's
+    ``described_values``, as the custom-resource handler reads them.
+    """
     name = response["Name"]
     if response.get("Type", "ShadowMode") != "ShadowMode":
         raise ValueError(f"inference experiment {name!r} has type {response['Type']!r}, not ShadowMode")
-    shadow_config = response.get("ShadowModeConfig") or {}
-    production_name = shadow_config.get("SourceModelVariantName")
-    shadow_variants = shadow_config.get("ShadowModelVariants") or []
-    if not production_name or not shadow_variants:
+    values = described_values(response)
+    if not values["production_variant.variant_name"] or not values["shadow_variant.variant_name"]:
         raise ValueError(f"inference experiment {name!r} has no ShadowModeConfig with a shadow variant")
-    # SageMaker allows a single shadow variant per experiment today.
-    shadow_entry = shadow_variants[0]
-    variants = {entry["VariantName"]: entry for entry in response.get("ModelVariants", [])}
+    statuses = {entry.get("VariantName"): entry for entry in response.get("ModelVariants", [])}
 
-    def variant(variant_name: str) -> VariantInfo:
-        entry = variants.get(variant_name, {})
-        infrastructure = entry.get("InfrastructureConfig")
-        realtime = (infrastructure or {}).get("RealTimeInferenceConfig", {})
+    def variant(prop: str) -> VariantInfo:
+        variant_name = values[f"{prop}.variant_name"]
+        entry = statuses.get(variant_name, {})
         return VariantInfo(
             variant_name=variant_name,
-            model_name=entry.get("ModelName"),
-            instance_type=realtime.get("InstanceType"),
-            instance_count=realtime.get("InstanceCount"),
+            model_name=values[f"{prop}.model_name"],
+            instance_type=values[f"{prop}.instance_type"],
+            instance_count=values[f"{prop}.instance_count"],
             status=entry.get("Status"),
-            infrastructure_config=infrastructure,
+            infrastructure_config=entry.get("InfrastructureConfig"),
         )
 
-    schedule = response.get("Schedule") or {}
     return ExperimentInfo(
         name=name,
         arn=response.get("Arn"),
         status=response["Status"],
         status_reason=response.get("StatusReason"),
-        endpoint_name=response["EndpointMetadata"]["EndpointName"],
-        production=variant(production_name),
-        shadow=variant(shadow_entry["ShadowModelVariantName"]),
-        sampling_percentage=shadow_entry.get("SamplingPercentage"),
-        schedule_start=schedule.get("StartTime"),
-        schedule_end=schedule.get("EndTime"),
+        endpoint_name=values["endpoint_name"],
+        production=variant("production_variant"),
+        shadow=variant("shadow_variant"),
+        sampling_percentage=values["sampling_percentage"],
+        schedule_start=values["schedule.start_time"],
+        schedule_end=values["schedule.end_time"],
         completion_time=response.get("CompletionTime"),
         raw=response,
     )
@@ -165,13 +165,14 @@ def stop_experiment(
     infrastructure configuration) and removes production; ``stop`` retains
     production and removes the shadow variant.
     """
-    production, shadow = experiment.production.variant_name, experiment.shadow.variant_name
-    request: dict[str, Any] = {"Name": experiment.name, "DesiredState": desired_state}
-    if action == "promote":
-        request["ModelVariantActions"] = {shadow: "Promote", production: "Remove"}
-        request["DesiredModelVariants"] = [experiment.shadow.model_variant_config()]
-    else:
-        request["ModelVariantActions"] = {production: "Retain", shadow: "Remove"}
+    request = stop_request(
+        name=experiment.name,
+        production_variant=experiment.production.variant_name,
+        shadow_variant=experiment.shadow.variant_name,
+        action="Promote" if action == "promote" else "Remove",
+        promoted=experiment.shadow.model_variant_config() if action == "promote" else None,
+        desired_state=desired_state,
+    )
     if reason:
         request["Reason"] = reason
     client.stop_inference_experiment(**request)

@@ -30,6 +30,7 @@ __all__ = [
     "is_generated_name",
     "owner_tags",
     "parse_properties",
+    "stop_request",
     "validated_spec",
 ]
 
@@ -147,18 +148,45 @@ class ExperimentSpec:
     def stop_request(self, *, name: str, action: str | None = None, desired_state: str | None = None) -> dict[str, Any]:
         """The ``StopInferenceExperiment`` parameters for the shadow variant's action."""
         action = action or self.shadow_action_on_delete
-        production, shadow = self.production_variant_name, self.shadow_variant_name
-        request: dict[str, Any] = {"Name": name}
+        promoted = None
         if action == "Promote":
-            variant = settings.to_request(self.values)["ModelVariants"][1]
-            variant["InfrastructureConfig"]["InfrastructureType"] = _REAL_TIME
-            request["ModelVariantActions"] = {production: "Remove", shadow: "Promote"}
-            request["DesiredModelVariants"] = [variant]
-        else:
-            request["ModelVariantActions"] = {production: "Retain", shadow: action}
-        if desired_state is not None:
-            request["DesiredState"] = desired_state
-        return request
+            promoted = settings.to_request(self.values)["ModelVariants"][1]
+            promoted["InfrastructureConfig"]["InfrastructureType"] = _REAL_TIME
+        return stop_request(
+            name=name,
+            production_variant=self.production_variant_name,
+            shadow_variant=self.shadow_variant_name,
+            action=action,
+            promoted=promoted,
+            desired_state=desired_state,
+        )
+
+
+def stop_request(
+    *,
+    name: str,
+    production_variant: str,
+    shadow_variant: str,
+    action: str,
+    promoted: Mapping[str, Any] | None = None,
+    desired_state: str | None = None,
+) -> dict[str, Any]:
+    """``StopInferenceExperiment`` parameters: the shadow variant's ``action`` and where production goes.
+
+    ``Promote`` removes production and deploys ``promoted`` (the shadow's ``ModelVariantConfig``);
+    ``Remove`` and ``Retain`` keep production. Shared by the handler and the ``shadow-test`` CLI.
+    """
+    request: dict[str, Any] = {"Name": name}
+    if action == "Promote":
+        if promoted is None:
+            raise ValueError("promoting the shadow variant needs its model variant configuration")
+        request["ModelVariantActions"] = {production_variant: "Remove", shadow_variant: "Promote"}
+        request["DesiredModelVariants"] = [dict(promoted)]
+    else:
+        request["ModelVariantActions"] = {production_variant: "Retain", shadow_variant: action}
+    if desired_state is not None:
+        request["DesiredState"] = desired_state
+    return request
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -27,6 +27,7 @@ OPERATION = "CreateInferenceExperiment"
 #: SageMaker refuses shadow tests that run longer than this.
 MAX_SCHEDULE = timedelta(days=30)
 
+
 def _model_path(member: str) -> str:
     """A settings member path (``ModelVariants[1].VariantName``) as the walker's (``ModelVariants[].VariantName``)."""
     return re.sub(r"\[\d+\]", "[]", member)
