@@ -964,3 +964,77 @@ def test_plans_are_well_formed(
         for call in plan.calls:
             if call.operation != "CreateInferenceExperiment":
                 assert call.params["Name"] not in foreign, (call, plan)
+
+
+# --- desired_state, by status (issue 13) ------------------------------------------------------
+
+#: status -> the plan's first call (or the outcome) when desired_state asks to end the test.
+END_NOW = {
+    "Creating": "wait",
+    "Created": "StopInferenceExperiment",
+    "Updating": "wait",
+    "Starting": "wait",
+    "Running": "StopInferenceExperiment",
+    "Stopping": "wait",
+    "Completed": "complete",
+    "Cancelled": "complete",
+}
+
+
+def _outcome(plan: Plan) -> str:
+    if plan.failure:
+        return "failed"
+    if plan.calls:
+        return plan.calls[0].operation
+    return "complete" if plan.complete else "wait"
+
+
+@pytest.mark.parametrize("desired", ["Completed", "Cancelled"])
+@pytest.mark.parametrize("status", list(END_NOW))
+def test_desired_state_ending_the_test_by_status(desired: str, status: str) -> None:
+    new = spec(desired_state=desired, shadow_action_on_delete="Promote")
+    plan = decisions.plan_completion(request("Update", new=new, old=spec()), experiment(status), None, NOW)
+    assert _outcome(plan) == END_NOW[status]
+    if plan.calls:
+        stop = plan.calls[0].params
+        assert stop["DesiredState"] == desired
+        assert stop["ModelVariantActions"] == {"prod": "Remove", "shadow": "Promote"}
+
+
+def test_desired_state_running_starts_a_created_test_now() -> None:
+    later = NOW + timedelta(days=1)
+    new = spec(desired_state="Running", schedule__start_time=later, schedule__duration=timedelta(hours=5))
+    plan = decisions.plan_completion(
+        request("Update", new=new, old=new), experiment("Created", start_time=later), None, NOW
+    )
+    (call,) = plan.calls
+    assert call.operation == "UpdateInferenceExperiment"
+    assert call.params["Schedule"] == {"StartTime": NOW, "EndTime": NOW + timedelta(hours=5)}
+
+
+def test_desired_state_running_changes_nothing_once_running() -> None:
+    new = spec(desired_state="Running")
+    plan = decisions.plan_completion(request("Update", new=new, old=spec()), experiment("Running"), None, NOW)
+    assert plan.complete and not plan.calls
+
+
+def test_create_with_desired_state_running_sends_no_future_start() -> None:
+    later = NOW + timedelta(days=1)
+    new = spec(desired_state="Running", schedule__start_time=later, schedule__duration=timedelta(hours=5))
+    create = new.create_request(name="n", now=NOW, owner_tags={})
+    assert create["Schedule"] == {"StartTime": NOW, "EndTime": NOW + timedelta(hours=5)}
+
+
+@pytest.mark.parametrize("status", ["Completed", "Cancelled", "Stopping"])
+def test_changes_to_an_ended_test_with_desired_state_ended_are_kept_in_the_template(status: str) -> None:
+    old = spec(desired_state="Completed")
+    new = spec(desired_state="Completed", sampling_percentage=10, shadow_variant__model_name="model-c")
+    plan = decisions.plan_update(request("Update", new=new, old=old), experiment(status), NOW)
+    assert plan.physical_id == OLD_NAME and not plan.calls and not plan.state
+
+
+def test_setting_desired_state_on_a_running_test_is_no_replacement() -> None:
+    plan = decisions.plan_update(
+        request("Update", new=spec(desired_state="Cancelled"), old=spec()), experiment("Running"), NOW
+    )
+    assert plan.physical_id == OLD_NAME and not plan.calls and REPLACES_NAME not in plan.state

@@ -1160,3 +1160,77 @@ def test_tag_change_adds_and_deletes_tags_in_place(bed: Bed) -> None:
     assert deleted["TagKeys"] == ["stage"]
     bed.delete_stack({"Shadow": new})
     bed.assert_nothing_lost()
+
+
+# --- desired_state (issue 13) ------------------------------------------------------------------
+
+
+def test_desired_state_running_starts_a_scheduled_test_now(bed: Bed) -> None:
+    old = _scheduled(bed)
+    created = _ok(bed.driver.create("Shadow", old))
+    assert bed.standin.experiments[created.physical_id]["Status"] == "Created"
+    new = {**old, "DesiredState": "Running"}
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
+    assert updated.physical_id == created.physical_id
+    (update,) = bed.standin.calls_of("UpdateInferenceExperiment")
+    assert set(update["Schedule"]) == {"StartTime", "EndTime"}
+    record = bed.standin.experiments[created.physical_id]
+    assert record["Status"] == "Running"
+    assert record["Schedule"]["EndTime"] - record["Schedule"]["StartTime"] == pytest.approx(86400, abs=120)
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+def test_create_with_desired_state_running_ignores_a_future_start(bed: Bed) -> None:
+    new = {**_scheduled(bed), "DesiredState": "Running"}
+    created = _ok(bed.driver.create("Shadow", new))
+    (create,) = bed.standin.calls_of("CreateInferenceExperiment")
+    assert create["Schedule"]["StartTime"] == pytest.approx(bed.clock.now().timestamp(), abs=3600)
+    assert bed.standin.experiments[created.physical_id]["Status"] == "Running"
+    bed.delete_stack({"Shadow": new})
+    bed.assert_nothing_lost()
+
+
+@pytest.mark.parametrize("desired", ["Completed", "Cancelled"])
+def test_desired_state_ends_a_running_test_with_the_shadow_action_and_keeps_it(bed: Bed, desired: str) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = {**PROPS, "DesiredState": desired, "ShadowActionOnDelete": "Retain"}
+    updated = _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
+    assert updated.physical_id == created.physical_id
+    (stop,) = bed.standin.calls_of("StopInferenceExperiment")
+    assert stop["DesiredState"] == desired
+    assert stop["ModelVariantActions"] == {"prod": "Retain", "shadow": "Retain"}
+    assert bed.standin.experiments[created.physical_id]["Status"] == desired
+    assert bed.standin.endpoint_variants(ENDPOINT) == ["prod", "shadow"]  # retained, as asked
+    # Other changes to an ended test stay in the template: no call, no new experiment.
+    later = {**new, **props(sampling_percentage=10), "DesiredState": desired, "ShadowActionOnDelete": "Retain"}
+    kept = _ok(bed.driver.update("Shadow", created.physical_id, later, new))
+    assert kept.physical_id == created.physical_id
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 1
+    assert bed.standin.calls_of("UpdateInferenceExperiment") == []
+    # Deleting it deletes it, without a second stop.
+    bed.driver.delete("Shadow", created.physical_id, later)
+    assert len(bed.standin.calls_of("StopInferenceExperiment")) == 1
+    assert created.physical_id not in bed.standin.experiments
+
+
+def test_desired_state_completed_with_promote_promotes_the_shadow(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    new = {**PROPS, "DesiredState": "Completed", "ShadowActionOnDelete": "Promote"}
+    _ok(bed.driver.update("Shadow", created.physical_id, new, PROPS))
+    (stop,) = bed.standin.calls_of("StopInferenceExperiment")
+    assert stop["ModelVariantActions"] == {"prod": "Remove", "shadow": "Promote"}
+    assert [v["VariantName"] for v in stop["DesiredModelVariants"]] == ["shadow"]
+    assert bed.standin.endpoint_variants(ENDPOINT) == ["shadow"]
+    bed.delete_stack({"Shadow": new})
+
+
+def test_removing_desired_state_from_an_ended_test_starts_a_new_one(bed: Bed) -> None:
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    ended = {**PROPS, "DesiredState": "Completed"}
+    _ok(bed.driver.update("Shadow", created.physical_id, ended, PROPS))
+    restarted = _ok(bed.driver.update("Shadow", created.physical_id, PROPS, ended))
+    assert restarted.physical_id != created.physical_id
+    assert bed.standin.experiments[restarted.physical_id]["Status"] == "Running"
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
