@@ -31,7 +31,6 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import cdk_nag  # noqa: E402
 from aws_cdk import App, Environment, Stack, Validations  # noqa: E402
-
 from aws_cdk import aws_kms as kms  # noqa: E402
 
 from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment  # noqa: E402
