@@ -148,11 +148,15 @@ class Canonical:
         for operator in sorted(condition):
             for key in sorted(condition[operator]):
                 values = sorted(
-                    self.value(v) if not isinstance(v, bool) else str(v).lower()
+                    self._condition_value(v) if not isinstance(v, bool) else str(v).lower()
                     for v in _as_list(condition[operator][key])
                 )
                 parts.append(f"{operator} {key}={','.join(values)}")
         return "; ".join(parts)
+
+    def _condition_value(self, value: Any) -> str:
+        text = self.value(value)
+        return "{account}" if self._account is not None and text == self._account else text
 
     def atoms(self, document: Mapping[str, Any], *, policy_of: str, kind: str) -> list[Atom]:
         """Every action on every resource of ``document``'s statements."""
