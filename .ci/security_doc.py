@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Write the generated tables of docs/security.md from constructs_pkg/_acknowledgements.py.
+"""Write the generated tables of docs/security.md from the declarations of constructs_pkg.
 
     .venv/bin/python .ci/security_doc.py          # rewrite the tables in docs/security.md
     .venv/bin/python .ci/security_doc.py --check  # exit 1 when the doc and the catalog differ
 
-Each table sits between ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->``;
+The IAM table comes from constructs_pkg/permissions (each statement declared once), the
+acknowledgement and checkov tables from constructs_pkg/nag_acknowledgements.py. Each table sits between ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->``;
 tests/test_security.py checks them with :func:`stale_tables`.
 """
 
@@ -22,12 +23,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from constructs_pkg._acknowledgements import ACKNOWLEDGEMENTS, CHECKOV_SKIPS, STATEMENTS  # noqa: E402
+from constructs_pkg.nag_acknowledgements import ACKNOWLEDGEMENTS, CHECKOV_SKIPS  # noqa: E402
+from constructs_pkg.permissions import STATEMENTS  # noqa: E402
 
 DOC = ROOT / "docs" / "security.md"
-README = ROOT / "README.md"
-#: Each document and the generated blocks it must hold.
-DOCUMENTS = {DOC: ("iam-statements", "acknowledgements", "checkov-skips"), README: ("iam-statements",)}
+#: Each document and the generated blocks it must hold (README.md points to docs/security.md).
+DOCUMENTS = {DOC: ("iam-statements", "acknowledgements", "checkov-skips")}
 _BLOCK = re.compile(
     r"(<!-- BEGIN GENERATED: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)", re.S
 )
@@ -56,6 +57,7 @@ def iam_statements() -> str:
         rows.append(
             [
                 str(number),
+                f"`{statement.sid}`",
                 f"`{statement.policy_of}` ({statement.kind})",
                 f"`{statement.principal}`" if statement.principal else "-",
                 statement.effect,
@@ -63,10 +65,12 @@ def iam_statements() -> str:
                 _code(statement.resources),
                 f"`{_cell(statement.condition)}`" if statement.condition else "-",
                 _cell(statement.when),
+                _cell(statement.written_by or "this library"),
                 why,
             ]
         )
-    return _table(["#", "Policy of", "Principal", "Effect", "Actions", "Resources", "Condition", "When", "Why"], rows)
+    header = ["#", "Sid", "Policy of", "Principal", "Effect", "Actions", "Resources", "Condition", "When"]
+    return _table([*header, "Written by", "Why"], rows)
 
 
 def acknowledgements() -> str:
@@ -111,7 +115,7 @@ def stale_tables(text: str, names: tuple[str, ...] = tuple(GENERATORS)) -> list[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when docs/security.md or README.md is out of date")
+    parser.add_argument("--check", action="store_true", help="fail when docs/security.md is out of date")
     args = parser.parse_args()
     failed = 0
     for document, names in DOCUMENTS.items():

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run cdk-nag, cfn-lint and checkov on the example app and a minimal stack, and count findings.
+"""Run cdk-nag, cfn-lint and checkov on the example app, a minimal stack and a capture stack; count findings.
 
     .venv/bin/python .ci/security_report.py             # counts per tool and pack (docs/security.md)
     .venv/bin/python .ci/security_report.py --details   # and every finding, acknowledgement and skip
@@ -31,11 +31,13 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import cdk_nag  # noqa: E402
 from aws_cdk import App, Environment, Stack, Validations  # noqa: E402
+from aws_cdk import aws_kms as kms  # noqa: E402
 
-from constructs_pkg import ModelVariant, ShadowTestExperiment  # noqa: E402
+from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment  # noqa: E402
 
 EXAMPLE_STACK = "ShadowTestExample"
 MINIMAL_STACK = "Minimal"
+CAPTURE_STACK = "Capture"
 MINIMAL_ENV = Environment(account="123456789012", region="us-east-1")
 #: Where checkov may be installed (it pins packages that conflict with the project's, so it has its own venv).
 CHECKOV_CANDIDATES = (ROOT / ".venv-checkov" / "bin" / "checkov", ROOT / ".tools-checkov" / "bin" / "checkov")
@@ -103,15 +105,31 @@ def build_example(app: App) -> Stack:
     return ShadowTestExampleStack(app, EXAMPLE_STACK, env=Environment(region="us-east-1"))
 
 
-def build_minimal(app: App) -> Stack:
-    """The smallest use: required props only, no capture, no keys."""
-    stack = Stack(app, MINIMAL_STACK, env=MINIMAL_ENV)
+def build_minimal(app: App, **props: Any) -> Stack:
+    """The smallest use: required props only, no capture, no keys (``props`` add to them)."""
+    stack = Stack(app, props.pop("stack_name", MINIMAL_STACK), env=MINIMAL_ENV)
     ShadowTestExperiment(
         stack,
         "Shadow",
         endpoint_name="churn-endpoint",
         production_variant=ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large"),
         shadow_variant=ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.m5.large"),
+        **props,
+    )
+    return stack
+
+
+def build_capture(app: App) -> Stack:
+    """Data capture to a bucket the construct creates, encrypted with a key: its access logs on by default."""
+    stack = Stack(app, CAPTURE_STACK, env=MINIMAL_ENV)
+    key = kms.Key(stack, "CaptureKey", enable_key_rotation=True)
+    ShadowTestExperiment(
+        stack,
+        "Shadow",
+        endpoint_name="churn-endpoint",
+        production_variant=ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large"),
+        shadow_variant=ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.m5.large"),
+        data_capture=DataCapture(prefix="capture", kms_key=key),
     )
     return stack
 
@@ -206,7 +224,7 @@ def main() -> int:
     executable = checkov_bin()
     status = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name, build in (("example", build_example), ("minimal", build_minimal)):
+        for name, build in (("example", build_example), ("minimal", build_minimal), ("capture", build_capture)):
             synthesized = synthesize(build, Path(tmp) / name)
             print(f"## {name} stack ({synthesized.stack_name})")
             open_findings = nag_findings(synthesized.report)
@@ -248,7 +266,7 @@ def main() -> int:
 
 
 def cdk_nag_pack_names() -> tuple[str, ...]:
-    """The packs' plugin names (constructs_pkg._acknowledgements.PACKS; literal so that older trees run it)."""
+    """The packs' plugin names (constructs_pkg.nag_acknowledgements.PACKS; literal so that older trees run it)."""
     return ("AwsSolutions", "Serverless", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
 

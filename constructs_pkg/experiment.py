@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, ITaggable, RemovalPolicy, Stack, TagManager, Token
+from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, ITaggable, RemovalPolicy, Stack, TagManager
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -13,12 +13,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_pkg._acknowledgements import EXPERIMENT, acknowledge_findings
+from constructs_pkg.capture_bucket import create_capture_bucket
 from constructs_pkg.data_capture import DataCapture
 from constructs_pkg.desired_state import DesiredState
 from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
+from constructs_pkg.grants import grant_capture_key, grant_shadow_test, grant_volume_key
 from constructs_pkg.metrics import VariantMetrics
 from constructs_pkg.monitoring import ExperimentMonitoringMixin, import_experiment
+from constructs_pkg.nag_acknowledgements import EXPERIMENT, acknowledge_own_findings
+from constructs_pkg.permissions.declaration import service_principal
+from constructs_pkg.permissions.experiment_roles import EXPERIMENT_TRUST
 from constructs_pkg.provider import ShadowTestProvider
 from constructs_pkg.schedule import Schedule
 from constructs_pkg.validation import check_props
@@ -26,8 +30,6 @@ from constructs_pkg.variant import ModelVariant, VariantAction
 from shadow_test_core import settings
 from shadow_test_core.consts import RESOURCE_TYPE
 from shadow_test_core.experiment_spec import DEPLOY_TIME_CHECKS
-
-_SAGEMAKER = iam.ServicePrincipal("sagemaker.amazonaws.com")
 
 
 @jsii.implements(ITaggable)
@@ -76,12 +78,17 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
     :param log_retention: retention of the handler's logs. Default: one year.
     :param capture_bucket_removal_policy: what happens to a capture bucket the construct created
         when the stack is deleted. Default: ``RemovalPolicy.RETAIN`` (capture data is evidence).
+    :param capture_access_logs: whether S3 server access logging is on for a capture bucket the
+        construct creates. ``False`` turns it off: cdk-nag (``AwsSolutions-S1``,
+        ``*-S3BucketLoggingEnabled``) and checkov (``CKV_AWS_18``) then report the capture bucket,
+        a finding that is yours. Default: on.
     :param capture_access_logs_bucket: the bucket receiving the S3 server access logs of a capture
         bucket the construct creates (not of ``data_capture.bucket``). A bucket of the app gets the
         bucket-policy statement that lets S3 logging write; an imported one must allow it already.
-        Default: no access logs (cdk-nag and checkov then report the capture bucket's logging).
+        Default: a bucket the construct creates (``CaptureAccessLogs``: private, TLS-only,
+        S3-managed keys, versioned, with ``capture_bucket_removal_policy``).
     :param capture_access_logs_prefix: the key prefix of those access logs.
-        Default: none (the root of ``capture_access_logs_bucket``).
+        Default: none (the root of the access-log bucket).
     """
 
     def __init__(
@@ -108,6 +115,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         total_timeout: Duration | None = None,
         log_retention: logs.RetentionDays | None = None,
         capture_bucket_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        capture_access_logs: bool = True,
         capture_access_logs_bucket: s3.IBucket | None = None,
         capture_access_logs_prefix: str | None = None,
     ) -> None:
@@ -123,9 +131,11 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         self.data_capture_bucket: s3.IBucket | None = None
         capture_destination = None
         if data_capture is not None:
-            self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket(
-                data_capture.kms_key,
-                capture_bucket_removal_policy,
+            self.data_capture_bucket = data_capture.bucket or create_capture_bucket(
+                self,
+                key=data_capture.kms_key,
+                removal_policy=capture_bucket_removal_policy,
+                access_logs=capture_access_logs,
                 access_logs_bucket=capture_access_logs_bucket,
                 access_logs_prefix=capture_access_logs_prefix,
             )
@@ -140,14 +150,20 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         self.role: iam.IRole = role or iam.Role(
             self,
             "Role",
-            assumed_by=_SAGEMAKER,
+            assumed_by=service_principal(EXPERIMENT_TRUST, Stack.of(self)),
             description="Assumed by SageMaker to run a shadow test on one endpoint",
         )
         if role is None:
-            self._grant_shadow_test(capture_destination_prefix=(data_capture.prefix if data_capture else None))
-        _grant_key_use(self, self.role, kms_key, _VOLUME_KEY_ACTIONS, "VolumeKey")
+            grant_shadow_test(
+                self.role,
+                endpoint_name=endpoint_name,
+                model_names=[production_variant.model_name, shadow_variant.model_name],
+                capture_bucket=self.data_capture_bucket,
+                capture_prefix=data_capture.prefix if data_capture else None,
+            )
+        grant_volume_key(self.role, kms_key)
         if data_capture is not None and data_capture.kms_key is not None:
-            data_capture.kms_key.grant(self.role, *_CAPTURE_KEY_ACTIONS)
+            grant_capture_key(self.role, data_capture.kms_key)
         for bucket in artifact_buckets or ():
             bucket.grant_read(self.role)
         for repository in ecr_repositories or ():
@@ -186,7 +202,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
             self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {self.node.path}"
         )
         # cdk-nag findings and checkov checks on the construct's own resources, with reasons (docs/security.md).
-        acknowledge_findings(self, EXPERIMENT)
+        acknowledge_own_findings(self, EXPERIMENT)
         #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``).
         self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant.variant_name)
         self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant.variant_name)
@@ -201,116 +217,5 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
     #: dashboard and alarm helpers.
     from_experiment_name = staticmethod(import_experiment)
 
-    def _create_capture_bucket(
-        self,
-        key: kms.IKey | None,
-        removal_policy: RemovalPolicy,
-        *,
-        access_logs_bucket: s3.IBucket | None,
-        access_logs_prefix: str | None,
-    ) -> s3.Bucket:
-        """Private, TLS-only, encrypted (with the capture key when given), versioned, owner-enforced."""
-        return s3.Bucket(
-            self,
-            "CaptureBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
-            encryption_key=key,
-            bucket_key_enabled=True if key else None,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            removal_policy=removal_policy,
-            auto_delete_objects=False,
-            server_access_logs_bucket=access_logs_bucket,
-            server_access_logs_prefix=access_logs_prefix,
-        )
-
-    def _arn(self, resource: str, name: str) -> str:
-        # SageMaker writes resource names lower-case in ARNs; a token is used as it resolves.
-        resource_name = name if Token.is_unresolved(name) else name.lower()
-        return Stack.of(self).format_arn(service="sagemaker", resource=resource, resource_name=resource_name)
-
-    def _endpoint_arns(self) -> list[str]:
-        return [self._arn("endpoint", self.endpoint_name)]
-
-    def _grant_shadow_test(self, *, capture_destination_prefix: str | None) -> None:
-        """What SageMaker does with the role: run the shadow variant on this endpoint."""
-        policy = [
-            iam.PolicyStatement(
-                sid="ManageShadowVariantOnEndpoint",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint"],
-                resources=self._endpoint_arns(),
-            ),
-            iam.PolicyStatement(
-                sid="ManageEndpointConfigs",
-                actions=[
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                ],
-                resources=[self._arn("endpoint-config", "*")],
-            ),
-            iam.PolicyStatement(
-                sid="DescribeVariantModels",
-                actions=["sagemaker:DescribeModel"],
-                # Deduplicated in variant order: sorting would order token strings by token number,
-                # which differs between syntheses in one process (non-deterministic templates).
-                resources=list(
-                    dict.fromkeys(
-                        self._arn("model", v.model_name) for v in (self.production_variant, self.shadow_variant)
-                    )
-                ),
-            ),
-        ]
-        if self.data_capture_bucket is not None:
-            prefix = (capture_destination_prefix or "").strip("/")
-            objects = f"{prefix}/*" if prefix else "*"
-            policy.append(
-                iam.PolicyStatement(
-                    sid="WriteCapturedData",
-                    actions=["s3:PutObject"],
-                    resources=[self.data_capture_bucket.arn_for_objects(objects)],
-                )
-            )
-            bucket_key = self.data_capture_bucket.encryption_key
-            if bucket_key is not None:
-                bucket_key.grant(self.role, *_CAPTURE_KEY_ACTIONS)
-        for statement in policy:
-            self.role.add_to_principal_policy(statement)
 
 
-_VOLUME_KEY_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
-_CAPTURE_KEY_ACTIONS = ("kms:Encrypt", "kms:GenerateDataKey")
-
-
-def _key_reference(key: kms.IKey | str | None) -> str | None:
-    if key is None or isinstance(key, str):
-        return key
-    return key.key_arn
-
-
-def _grant_key_use(
-    scope: Construct, role: iam.IRole, key: kms.IKey | str | None, actions: Sequence[str], sid: str
-) -> None:
-    """Grant ``actions`` on a key given as an ``IKey`` or as a key ARN, key id, alias or alias ARN."""
-    if key is None:
-        return
-    if not isinstance(key, str):
-        key.grant(role, *actions)
-        return
-    stack = Stack.of(scope)
-    if Token.is_unresolved(key) or (key.startswith("arn:") and ":key/" in key):
-        statement = iam.PolicyStatement(sid=sid, actions=list(actions), resources=[key])
-    elif key.startswith("alias/") or ":alias/" in key:
-        alias = "alias/" + key.split(":alias/", 1)[-1].removeprefix("alias/")
-        statement = iam.PolicyStatement(
-            sid=sid,
-            actions=list(actions),
-            resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
-            conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": [alias]}},
-        )
-    else:
-        key_arn = stack.format_arn(service="kms", resource="key", resource_name=key)
-        statement = iam.PolicyStatement(sid=sid, actions=list(actions), resources=[key_arn])
-    role.add_to_principal_policy(statement)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -11,8 +11,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from constructs_pkg._acknowledgements import acknowledge_findings
 from constructs_pkg._handler_code import handler_asset_dir
+from constructs_pkg.nag_acknowledgements import PROVIDER, acknowledge_own_findings
+from constructs_pkg.permissions import provider_roles as declared
+from constructs_pkg.permissions.declaration import policy_statement, service_principal
 from shadow_test_core import consts
 
 #: Default time between two ``is_complete`` polls: a shadow variant takes minutes to start.
@@ -24,16 +26,11 @@ DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 #: The handler's runtime: the newest Python that aws-cdk-lib offers (tests/test_security.py checks).
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
-_ID = "ShadowTestProvider"
-_LAMBDA = iam.ServicePrincipal("lambda.amazonaws.com")
-#: X-Ray's write actions, which X-Ray does not scope by resource.
-_XRAY_WRITE = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-#: What Step Functions needs to trace with X-Ray (the sampling reads are not resource-scoped either).
-_XRAY_STATE_MACHINE = [*_XRAY_WRITE, "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+_ID = declared.PROVIDER_ID
 _FRAMEWORK_MEMORY_MB = 256
 _FRAMEWORK_FUNCTIONS = ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
 #: Sid of the statement the provider adds to ``encryption_key``'s key policy.
-LOGS_KEY_POLICY_SID = "ShadowTestProviderLogsEncryption"
+LOGS_KEY_POLICY_SID = declared.LOGS_KEY_POLICY_SID
 
 
 class ShadowTestProvider(Construct):
@@ -67,14 +64,16 @@ class ShadowTestProvider(Construct):
         self._pass_role: iam.PolicyStatement | None = None
         self._passable_roles: set[str] = set()
         self.handler_role = iam.Role(
-            self, "HandlerRole", assumed_by=_LAMBDA, description="ShadowTestExperiment custom-resource handler"
+            self,
+            "HandlerRole",
+            assumed_by=service_principal(declared.HANDLER_TRUST, Stack.of(self)),
+            description="ShadowTestExperiment custom-resource handler",
         )
         self.on_event_function = self._function("OnEvent", code, consts.ON_EVENT_ENTRY, Duration.minutes(2))
         self.is_complete_function = self._function("IsComplete", code, consts.IS_COMPLETE_ENTRY, Duration.minutes(2))
 
         framework_logs = self._log_group("ProviderLogs")
-        on_event_role = self._framework_role("FrameworkOnEventRole", framework_logs)
-        complete_role = self._framework_role("FrameworkCompleteRole", framework_logs)
+        on_event_role, complete_role = (self._framework_role(id, framework_logs) for id in declared.FRAMEWORK_ROLE_IDS)
         self.provider = cr.Provider(
             self,
             "Provider",
@@ -93,7 +92,8 @@ class ShadowTestProvider(Construct):
         self._configure_framework()
         self.service_token = self.provider.service_token
         self._grant_experiment_lifecycle()
-        acknowledge_findings(self)
+        # cdk-nag findings and checkov checks on the provider's own resources, with reasons (docs/security.md).
+        acknowledge_own_findings(self, PROVIDER)
 
     def _log_group(self, id: str) -> logs.LogGroup:
         return logs.LogGroup(self, id, retention=self.log_retention, encryption_key=self.encryption_key)
@@ -133,9 +133,15 @@ class ShadowTestProvider(Construct):
 
     def _framework_role(self, id: str, log_group: logs.ILogGroup) -> iam.Role:
         """A Provider-framework role: its logs and traces; the framework adds its invoke grants."""
-        role = iam.Role(self, id, assumed_by=_LAMBDA, description="ShadowTestExperiment Provider framework")
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            id,
+            assumed_by=service_principal(declared.FRAMEWORK_TRUST[id], stack),
+            description="ShadowTestExperiment Provider framework",
+        )
         log_group.grant_write(role)
-        role.add_to_principal_policy(iam.PolicyStatement(actions=_XRAY_WRITE, resources=["*"]))
+        role.add_to_principal_policy(policy_statement(declared.FRAMEWORK_TRACING[id], stack))
         return role
 
     def _configure_framework(self) -> None:
@@ -151,64 +157,19 @@ class ShadowTestProvider(Construct):
         state_machine.tracing_configuration = sfn.CfnStateMachine.TracingConfigurationProperty(enabled=True)
         role = waiter.node.find_child("Role")
         assert isinstance(role, iam.Role)
-        role.add_to_principal_policy(iam.PolicyStatement(actions=_XRAY_STATE_MACHINE, resources=["*"]))
+        role.add_to_principal_policy(policy_statement(declared.WAITER_TRACING, Stack.of(self)))
 
     def _allow_logs_to_use(self, key: kms.IKey) -> None:
         """Let CloudWatch Logs encrypt this account's and region's log groups with ``key``.
 
         Only a key of this app can be changed; give an imported key that statement yourself.
         """
-        stack = Stack.of(self)
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=LOGS_KEY_POLICY_SID,
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
-        )
+        key.add_to_resource_policy(policy_statement(declared.LOGS_KEY_POLICY, Stack.of(self)))
 
     def _grant_experiment_lifecycle(self) -> None:
         stack = Stack.of(self)
-        experiments = stack.format_arn(service="sagemaker", resource="inference-experiment", resource_name="*")
-        self.handler_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="InferenceExperimentLifecycle",
-                actions=[
-                    "sagemaker:CreateInferenceExperiment",
-                    "sagemaker:DescribeInferenceExperiment",
-                    "sagemaker:UpdateInferenceExperiment",
-                    "sagemaker:StopInferenceExperiment",
-                    "sagemaker:DeleteInferenceExperiment",
-                    "sagemaker:AddTags",
-                    "sagemaker:ListTags",
-                ],
-                resources=[experiments],
-            )
-        )
-        # Read-only, and endpoint-wide so that the policy does not grow with every experiment.
-        endpoints = stack.format_arn(service="sagemaker", resource="endpoint", resource_name="*")
-        self.handler_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="CheckShadowedEndpoints", actions=["sagemaker:DescribeEndpoint"], resources=[endpoints]
-            )
-        )
-        # Names the experiment that keeps an endpoint busy; List actions take no resource.
-        self.handler_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="FindActiveExperiments", actions=["sagemaker:ListInferenceExperiments"], resources=["*"]
-            )
-        )
+        for statement in (declared.LIFECYCLE, declared.CHECK_SHADOWED_ENDPOINTS, declared.FIND_ACTIVE_EXPERIMENTS):
+            self.handler_role.add_to_principal_policy(policy_statement(statement, stack))
 
     def grant_experiment(self, *, role: iam.IRole) -> None:
         """Let the handler pass ``role`` to SageMaker, and to SageMaker only.
@@ -220,10 +181,8 @@ class ShadowTestProvider(Construct):
             return
         self._passable_roles.add(role.role_arn)
         if self._pass_role is None:
-            self._pass_role = iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            self._pass_role = policy_statement(
+                declared.PASS_EXPERIMENT_ROLES, Stack.of(self), resources=[role.role_arn]
             )
             self.handler_role.add_to_principal_policy(self._pass_role)
         else:
