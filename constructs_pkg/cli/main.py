@@ -4,6 +4,7 @@ Exit codes:
 
 - ``report``: 0 promote, 1 hold, 2 not enough data.
 - ``status``: 0.
+- ``compare``: 0 promote (or report only), 1 hold, 2 not enough data (see ``compare.py``).
 - ``promote`` / ``stop``: 0 done (or requested, with ``--no-wait``); 1 not
   done (declined at the prompt, or still not Completed/Cancelled when the
   wait timed out); 2 refused: no ``--yes`` and no terminal to confirm on.
@@ -24,7 +25,7 @@ from typing import Literal, NoReturn
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from . import aws, chart, render
+from . import aws, chart, compare, render
 from .verdict import Thresholds, VariantStats, evaluate
 from .window import parse_duration, report_window, series_window, summary_window
 
@@ -141,6 +142,7 @@ def _build_parser() -> argparse.ArgumentParser:
                 default="Completed",
                 help="state the experiment ends in (default: Completed)",
             )
+    compare.add_parser(commands, common)
     return parser
 
 
@@ -157,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help
         return exit_.code if isinstance(exit_.code, int) else EXIT_OK
 
-    handlers = {"report": _report, "status": _status, "promote": _end, "stop": _end}
+    handlers = {"report": _report, "status": _status, "promote": _end, "stop": _end, "compare": compare.run}
     try:
         return handlers[args.command](args, console, errors)
     except ClientError as error:
