@@ -126,6 +126,8 @@ def answers_agree(first: Any, second: Any, tolerance: float = 0.0) -> bool:
         return all(answers_agree(a, b, tolerance) for a, b in zip(first, second, strict=True))
     if isinstance(first, Mapping) and isinstance(second, Mapping):
         return first.keys() == second.keys() and all(answers_agree(first[k], second[k], tolerance) for k in first)
+    if isinstance(first, bool) != isinstance(second, bool):
+        return False  # True == 1 in Python, but a yes/no answer is not the number 1
     return bool(first == second)
 
 
