@@ -92,3 +92,48 @@ def write_variant(
 
 def at(seconds: float) -> datetime:
     return START + timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Both variants' exchanges of a classifier and the requests' true labels."""
+
+    production: list[Exchange]
+    shadow: list[Exchange]
+    labels: dict[str, str]
+
+
+def classifier_scenario(
+    requests: int, *, sampling: float, production_accuracy: float, shadow_accuracy: float, seed: int = 7
+) -> Scenario:
+    """A churn classifier answering JSON: each request has an id, the shadow sees ``sampling`` of them."""
+    import random
+
+    rng = random.Random(seed)
+    production: list[Exchange] = []
+    shadow: list[Exchange] = []
+    labels: dict[str, str] = {}
+    for i in range(requests):
+        inference_id = f"req-{i:06d}"
+        truth = rng.choice(["churn", "stay"])
+        wrong = "stay" if truth == "churn" else "churn"
+        request = json.dumps({"customer": i, "tenure": rng.randint(1, 72)})
+        moment = at(i * 3.0)
+        answer = truth if rng.random() < production_accuracy else wrong
+        production.append(_classified(request, answer, moment, inference_id, rng))
+        if rng.random() < sampling:
+            answer = truth if rng.random() < shadow_accuracy else wrong
+            shadow.append(_classified(request, answer, at(i * 3.0 + 0.05), inference_id, rng))
+        labels[inference_id] = truth
+    return Scenario(production=production, shadow=shadow, labels=labels)
+
+
+def _classified(request: str, label: str, moment: datetime, inference_id: str, rng: Any) -> Exchange:
+    response = json.dumps({"predictions": [{"label": label, "score": round(rng.uniform(0.5, 1.0), 3)}]})
+    return Exchange(request=request, response=response, at=moment, inference_id=inference_id, encoding="JSON")
+
+
+def write_labels(path: Path, labels: dict[str, str]) -> Path:
+    """A ground-truth CSV with the header inference_id,label."""
+    path.write_text("inference_id,label\n" + "".join(f"{k},{v}\n" for k, v in labels.items()), encoding="utf-8")
+    return path

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _CHUNK_BYTES = 1 << 20
+_LIST_PAGE_SIZE = 1000  # ListObjectsV2's largest page
 _SUFFIX = ".jsonl"
 _GRANT_HINT = "ShadowTestExperiment.grant_read_capture(grantee) grants it"
 
@@ -144,7 +145,7 @@ class S3Capture:
         if code.startswith("KMS") or "kms" in message.lower():
             key = self._location.kms_key or "the key that encrypts it"
             return CaptureAccessError(
-                f"KMS refused to decrypt {what} ({code}: {message}): the caller needs kms:Decrypt on {key}; "
+                f"KMS refused the decryption needed to {what} ({code}: {message}): the caller needs kms:Decrypt on {key}; "
                 f"{_GRANT_HINT}"
             )
         if code in {"AccessDenied", "AllAccessDisabled", "403", "Forbidden"}:
@@ -157,7 +158,7 @@ class S3Capture:
 
     def _list(self, prefix: str, *, delimiter: bool) -> Iterator[dict[str, Any]]:
         bucket = self._location.bucket
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": _LIST_PAGE_SIZE}}
         if delimiter:
             kwargs["Delimiter"] = "/"
         try:
