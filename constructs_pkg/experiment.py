@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_pkg._acknowledgements import EXPERIMENT, acknowledge_findings
+from constructs_pkg.capture_access import CaptureAccessMixin
 from constructs_pkg.data_capture import DataCapture
 from constructs_pkg.metrics import VariantMetrics
 from constructs_pkg.monitoring import ExperimentMonitoringMixin, import_experiment
@@ -26,7 +27,7 @@ _SAGEMAKER = iam.ServicePrincipal("sagemaker.amazonaws.com")
 _RESOURCE_TYPE = "Custom::ShadowTestExperiment"
 
 
-class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
+class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Construct):
     """A SageMaker shadow test (``ShadowMode`` inference experiment) on an existing endpoint.
 
     SageMaker copies ``sampling_percentage`` percent of the requests that the production variant
@@ -118,6 +119,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
         self.data_capture_bucket: s3.IBucket | None = None
+        self.data_capture = data_capture  # read by grant_read_capture
         capture_destination = None
         if data_capture is not None:
             self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket(
