@@ -20,7 +20,12 @@ SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type
 
 def _experiment(stack: Stack, id: str, data_capture: DataCapture | None) -> ShadowTestExperiment:
     return ShadowTestExperiment(
-        stack, id, endpoint_name=f"ep-{id.lower()}", production_variant=PROD, shadow_variant=SHADOW, data_capture=data_capture
+        stack,
+        id,
+        endpoint_name=f"ep-{id.lower()}",
+        production_variant=PROD,
+        shadow_variant=SHADOW,
+        data_capture=data_capture,
     )
 
 

@@ -64,17 +64,29 @@ def _broken(change: Any) -> dict[str, Any]:
         (_broken(lambda d: d.pop("captureData")), "captureData", "missing"),
         (_broken(lambda d: d["captureData"].pop("endpointOutput")), "captureData.endpointOutput", "missing"),
         (_broken(lambda d: d["captureData"]["endpointInput"].pop("data")), "captureData.endpointInput.data", "missing"),
-        (_broken(lambda d: d["captureData"]["endpointOutput"].update(data=3)), "captureData.endpointOutput.data", "string"),
+        (
+            _broken(lambda d: d["captureData"]["endpointOutput"].update(data=3)),
+            "captureData.endpointOutput.data",
+            "string",
+        ),
         (
             _broken(lambda d: d["captureData"]["endpointOutput"].update(encoding="XML")),
             "captureData.endpointOutput.encoding",
             "'XML'; allowed BASE64, CSV, JSON",
         ),
-        (_broken(lambda d: d["captureData"]["endpointOutput"].update(mode="INPUT")), "captureData.endpointOutput.mode", "expected 'OUTPUT'"),
+        (
+            _broken(lambda d: d["captureData"]["endpointOutput"].update(mode="INPUT")),
+            "captureData.endpointOutput.mode",
+            "expected 'OUTPUT'",
+        ),
         (_broken(lambda d: d.pop("eventMetadata")), "eventMetadata", "missing"),
         (_broken(lambda d: d["eventMetadata"].pop("eventId")), "eventMetadata.eventId", "missing"),
         (_broken(lambda d: d["eventMetadata"].update(inferenceId=5)), "eventMetadata.inferenceId", "string"),
-        (_broken(lambda d: d["eventMetadata"].update(inferenceTime="yesterday")), "eventMetadata.inferenceTime", "ISO 8601"),
+        (
+            _broken(lambda d: d["eventMetadata"].update(inferenceTime="yesterday")),
+            "eventMetadata.inferenceTime",
+            "ISO 8601",
+        ),
         (_broken(lambda d: d.update(eventVersion="7")), "eventVersion", "supported 0"),
     ],
 )
@@ -151,7 +163,10 @@ def test_records_pair_by_inference_id_whatever_their_order() -> None:
 
 
 def test_inference_id_wins_over_an_identical_body() -> None:
-    production = [Exchange(request="same", response="a", inference_id="p1"), Exchange(request="same", response="b", inference_id="p2")]
+    production = [
+        Exchange(request="same", response="a", inference_id="p1"),
+        Exchange(request="same", response="b", inference_id="p2"),
+    ]
     shadow = [Exchange(request="same", response="b", inference_id="p2")]
     summary = _compare(production, shadow)
     assert (summary.pairs, summary.agreements, summary.unpaired_production) == (1, 1, 1)
@@ -163,7 +178,10 @@ def test_records_without_inference_id_pair_by_body_nearest_in_time() -> None:
         Exchange(request="same", response="late", at=at(100)),
         Exchange(request="other", response="x", at=at(50)),
     ]
-    shadow = [Exchange(request="same", response="late", at=at(100.3)), Exchange(request="same", response="early", at=at(0.2))]
+    shadow = [
+        Exchange(request="same", response="late", at=at(100.3)),
+        Exchange(request="same", response="early", at=at(0.2)),
+    ]
     summary = _compare(production, shadow)
     assert (summary.pairs, summary.paired_by_body, summary.agreements) == (2, 2, 2)
     assert (summary.unpaired_production, summary.unpaired_shadow) == (1, 0)
@@ -205,16 +223,28 @@ def test_duplicate_inference_ids_pair_nearest_in_time_and_are_counted() -> None:
 
 def test_csv_answers_compare_as_text() -> None:
     summary = _compare(
-        [Exchange(request="r", response="cat\n", inference_id="1"), Exchange(request="s", response="dog", inference_id="2")],
-        [Exchange(request="r", response="cat", inference_id="1"), Exchange(request="s", response="Dog", inference_id="2")],
+        [
+            Exchange(request="r", response="cat\n", inference_id="1"),
+            Exchange(request="s", response="dog", inference_id="2"),
+        ],
+        [
+            Exchange(request="r", response="cat", inference_id="1"),
+            Exchange(request="s", response="Dog", inference_id="2"),
+        ],
     )
     assert (summary.pairs, summary.agreements) == (2, 1)
     assert [(d.production_answer, d.shadow_answer) for d in summary.disagreements] == [("dog", "Dog")]
 
 
 def test_numeric_answers_agree_within_the_tolerance() -> None:
-    production = [Exchange(request="r", response="0.731", inference_id="1"), Exchange(request="s", response="0.2", inference_id="2")]
-    shadow = [Exchange(request="r", response="0.735", inference_id="1"), Exchange(request="s", response="0.3", inference_id="2")]
+    production = [
+        Exchange(request="r", response="0.731", inference_id="1"),
+        Exchange(request="s", response="0.2", inference_id="2"),
+    ]
+    shadow = [
+        Exchange(request="r", response="0.735", inference_id="1"),
+        Exchange(request="s", response="0.3", inference_id="2"),
+    ]
     assert _compare(production, shadow).agreements == 0
     assert _compare(production, shadow, tolerance=0.01).agreements == 1
 
@@ -225,7 +255,9 @@ def _json(request: str, response: Any, inference_id: str) -> Exchange:
 
 def test_json_answers_compare_parsed() -> None:
     production = [_json('{"x": 1}', {"label": "cat", "score": 0.91}, "1")]
-    same = [Exchange(request='{"x": 1}', response='{ "score": 0.91, "label": "cat" }', inference_id="1", encoding="JSON")]
+    same = [
+        Exchange(request='{"x": 1}', response='{ "score": 0.91, "label": "cat" }', inference_id="1", encoding="JSON")
+    ]
     other = [_json('{"x": 1}', {"label": "cat", "score": 0.88}, "1")]
     assert _compare(production, same).agreements == 1
     assert _compare(production, other).agreements == 0
@@ -267,7 +299,12 @@ def test_base64_answers_compare_as_bytes() -> None:
     [("{oops", "JSON", "not valid JSON"), ("%%%", "BASE64", "not valid base64")],
 )
 def test_unreadable_answer_names_file_line_and_field(response: str, encoding: str, problem: str) -> None:
-    good = Exchange(request="r", response=json.dumps("ok") if encoding == "JSON" else b64(b"ok"), inference_id="1", encoding=encoding)
+    good = Exchange(
+        request="r",
+        response=json.dumps("ok") if encoding == "JSON" else b64(b"ok"),
+        inference_id="1",
+        encoding=encoding,
+    )
     bad = Exchange(request="r", response=response, inference_id="2", encoding=encoding)
     with pytest.raises(CaptureFormatError) as caught:
         _compare([good], [good, bad])
@@ -291,7 +328,12 @@ def test_labelled_pairs_fill_the_paired_contingency_table() -> None:
     labels = {"1": "cat", "2": "cat", "3": "cat", "4": "cat", "unseen": "dog"}
     summary = _compare(production, shadow, labels=labels)
     assert summary.labelled_pairs == 4
-    assert (summary.both_right, summary.production_only_right, summary.shadow_only_right, summary.both_wrong) == (1, 1, 1, 1)
+    assert (summary.both_right, summary.production_only_right, summary.shadow_only_right, summary.both_wrong) == (
+        1,
+        1,
+        1,
+        1,
+    )
     assert summary.labels_unmatched == 1
 
 
@@ -328,3 +370,27 @@ def test_malformed_ground_truth_names_file_line_and_field(tmp_path: Path, text: 
     with pytest.raises(GroundTruthError) as caught:
         read_labels(path)
     assert str(caught.value).startswith(str(tmp_path / message))
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["predictions[0].label", "predictions[-1].score", "predictions[5].label", "a.b", "[0]", "label", "predictions[0][1]",
+     "predictions[*].label", "length(predictions)"],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "document",
+    [{"predictions": [{"label": "cat", "score": 0.9}, {"label": "dog", "score": 0.1}]}, {"a": {"b": None}}, [1, 2],
+     {"predictions": "text"}, {"label": 0}, {"predictions": [[1, 2]]}],
+)  # fmt: skip
+def test_output_path_finds_what_jmespath_finds(expression: str, document: Any) -> None:
+    import jmespath
+
+    from shadow_test_core.capture_answers import compile_output_path
+
+    compiled = compile_output_path(expression)
+    assert compiled is not None
+    try:
+        expected = jmespath.search(expression, document)
+    except jmespath.exceptions.JMESPathError:
+        return  # a function refusing its argument: not a field-and-index path
+    assert compiled.search(document) == expected

@@ -84,9 +84,7 @@ def test_s3_and_local_copies_yield_the_same_records(local_capture: Path, s3_serv
 
 def test_pairing_from_s3_reads_every_record(s3_server: Any) -> None:
     source = open_capture(CaptureLocation(uri=f"s3://{BUCKET}/data-capture"), s3_client=lambda: s3_server)
-    summary = compare_variants(
-        parse_records(_read_all(source, "prod")), parse_records(_read_all(source, "shadow"))
-    )
+    summary = compare_variants(parse_records(_read_all(source, "prod")), parse_records(_read_all(source, "shadow")))
     assert (summary.pairs, summary.paired_by_inference_id, summary.agreements) == (10, 10, 0)
 
 
@@ -114,7 +112,9 @@ def test_lines_split_across_chunks_are_joined(tmp_path: Path, monkeypatch: pytes
     write_variant(tmp_path, "ep", "v", _exchanges("v", hours=1, per_hour=3))
     source = open_capture(CaptureLocation(uri=str(tmp_path)), s3_client=pytest.fail)
     seen: list[int] = []
-    records = list(parse_records(line for item in source.objects("ep", "v") for line in source.lines(item, seen.append)))
+    records = list(
+        parse_records(line for item in source.objects("ep", "v") for line in source.lines(item, seen.append))
+    )
     assert [r.inference_id for r in records] == ["0-0", "0-1", "0-2"]
     assert set(seen) <= {7} | set(range(7))
     assert sum(seen) == source.objects("ep", "v")[0].size
@@ -177,7 +177,9 @@ def test_kms_refusal_names_decrypt_on_the_capture_key() -> None:
     )
     with stubber, pytest.raises(CaptureAccessError) as caught:
         _read_all(source, "prod")
-    assert "KMS refused the decryption needed to read s3://cap/prefix/ep/prod/2024/05/01/12/a.jsonl" in str(caught.value)
+    assert "KMS refused the decryption needed to read s3://cap/prefix/ep/prod/2024/05/01/12/a.jsonl" in str(
+        caught.value
+    )
     assert f"the caller needs kms:Decrypt on {key}" in str(caught.value)
 
 

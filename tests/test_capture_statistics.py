@@ -62,8 +62,9 @@ def _scipy_tango(b: int, c: int, n: int) -> tuple[float, float]:
             cells = ((b, q), (c, q + delta), (m, 1 - 2 * q - delta))
             return -sum(count * math.log(max(p, 1e-300)) for count, p in cells if count)
 
-        q = optimize.minimize_scalar(negative_log_likelihood, bounds=(lower, upper), method="bounded",
-                                     options={"xatol": 1e-13}).x
+        q = optimize.minimize_scalar(
+            negative_log_likelihood, bounds=(lower, upper), method="bounded", options={"xatol": 1e-13}
+        ).x
         variance = n * (2 * q + delta - delta**2)
         return (c - b - n * delta) / math.sqrt(variance)
 
@@ -108,7 +109,9 @@ def test_mcnemar_exact_p_matches_scipy_binomtest(b: int, c: int) -> None:
     assert mcnemar_exact_p(b, c) == pytest.approx(expected, rel=1e-9, abs=1e-300)
 
 
-def _summary(*, pairs: int = 0, agreements: int = 0, both: int = 0, b: int = 0, c: int = 0, none: int = 0) -> PairingSummary:
+def _summary(
+    *, pairs: int = 0, agreements: int = 0, both: int = 0, b: int = 0, c: int = 0, none: int = 0
+) -> PairingSummary:
     labelled = both + b + c + none
     return PairingSummary(
         production_records=pairs,
@@ -135,7 +138,7 @@ def test_accuracy_figures_are_fractions_of_the_labelled_pairs() -> None:
     assert report.production_accuracy == pytest.approx(160 / 200)
     assert report.shadow_accuracy == pytest.approx(170 / 200)
     assert report.accuracy_difference == pytest.approx(10 / 200)
-    low, high = _scipy_wilson(160, 200)
+    low, _high = _scipy_wilson(160, 200)
     assert report.production_accuracy_interval is not None
     assert report.production_accuracy_interval.low == pytest.approx(low)
     assert report.to_dict()["shadow_accuracy"] == pytest.approx(0.85)
@@ -169,7 +172,10 @@ def test_wider_margin_turns_a_hold_into_a_promote() -> None:
     # Shadow minus production: -6 points, interval about -8.0 to -4.1.
     summary = _summary(pairs=1000, agreements=900, both=800, b=80, c=20, none=100)
     assert evaluate_agreement(summary, ground_truth=True).outcome is Outcome.HOLD
-    assert evaluate_agreement(summary, AgreementThresholds(accuracy_margin=9), ground_truth=True).outcome is Outcome.PROMOTE
+    assert (
+        evaluate_agreement(summary, AgreementThresholds(accuracy_margin=9), ground_truth=True).outcome
+        is Outcome.PROMOTE
+    )
 
 
 def test_without_ground_truth_or_minimum_agreement_only_reports() -> None:

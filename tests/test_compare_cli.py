@@ -70,7 +70,8 @@ def _local(capture: Capture, *args: str | Path) -> list[str | Path]:
 def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: Path, capsys: Any) -> None:
     out_file = tmp_path / "figures.json"
     code, out, err = _compare(
-        capsys, *_local(better, "--output-path", "predictions[0].label", "--ground-truth", better.labels, "--json", out_file)
+        capsys,
+        *_local(better, "--output-path", "predictions[0].label", "--ground-truth", better.labels, "--json", out_file),
     )
     assert (code, err) == (0, "")
     assert "Verdict: promote" in out
@@ -89,7 +90,9 @@ def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: 
 
 
 def test_worse_shadow_is_held(worse: Capture, capsys: Any) -> None:
-    code, out, _err = _compare(capsys, *_local(worse, "--output-path", "predictions[0].label", "--ground-truth", worse.labels))
+    code, out, _err = _compare(
+        capsys, *_local(worse, "--output-path", "predictions[0].label", "--ground-truth", worse.labels)
+    )
     assert code == 1
     assert "Verdict: hold" in out
 
@@ -123,7 +126,9 @@ def test_whole_json_answers_differ_where_only_the_scores_do(better: Capture, tmp
 
 def test_examples_lists_that_many_disagreements(better: Capture, tmp_path: Path, capsys: Any) -> None:
     out_file = tmp_path / "figures.json"
-    code, out, _err = _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--examples", "2", "--json", out_file))
+    code, out, _err = _compare(
+        capsys, *_local(better, "--output-path", "predictions[0].label", "--examples", "2", "--json", out_file)
+    )
     assert code == 0
     examples = json.loads(out_file.read_text())["disagreements"]
     assert len(examples) == 2

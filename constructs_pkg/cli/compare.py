@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from shadow_test_core.agreement import AgreementReport, AgreementThresholds, Interval, Outcome, evaluate_agreement
@@ -65,18 +65,28 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "compare", parents=[common], help="pair both variants' captured answers: agreement, accuracy, verdict"
     )
     where = parser.add_argument_group("where the capture is (default: from DescribeInferenceExperiment)")
-    where.add_argument("--capture", metavar="S3_URI_OR_DIR", help="capture destination: s3://bucket/prefix or a directory")
+    where.add_argument(
+        "--capture", metavar="S3_URI_OR_DIR", help="capture destination: s3://bucket/prefix or a directory"
+    )
     where.add_argument("--endpoint", help="endpoint name (the first level under the destination)")
     where.add_argument("--production-variant", metavar="NAME", help="production variant name")
     where.add_argument("--shadow-variant", metavar="NAME", help="shadow variant name")
     how = parser.add_argument_group("how answers are compared")
     how.add_argument("--output-path", metavar="EXPR", help="JMESPath selecting what to compare in JSON answers")
     how.add_argument(
-        "--tolerance", type=_non_negative_float, default=0.0, metavar="X", help="numeric answers within X agree (default: 0)"
+        "--tolerance",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="X",
+        help="numeric answers within X agree (default: 0)",
     )
-    how.add_argument("--examples", type=_non_negative_int, default=5, metavar="N", help="disagreements to list (default: 5)")
+    how.add_argument(
+        "--examples", type=_non_negative_int, default=5, metavar="N", help="disagreements to list (default: 5)"
+    )
     verdict = parser.add_argument_group("verdict")
-    verdict.add_argument("--ground-truth", type=Path, metavar="FILE", help="labels: CSV inference_id,label or JSON Lines")
+    verdict.add_argument(
+        "--ground-truth", type=Path, metavar="FILE", help="labels: CSV inference_id,label or JSON Lines"
+    )
     verdict.add_argument(
         "--accuracy-margin",
         type=_non_negative_float,
@@ -213,9 +223,7 @@ def compare_document(
         "thresholds": asdict(thresholds),
         **counts,
         **report.to_dict(),
-        "disagreements": [
-            {**example, "inference_time": _time(example["inference_time"])} for example in disagreements
-        ],
+        "disagreements": [{**example, "inference_time": _time(example["inference_time"])} for example in disagreements],
     }
 
 

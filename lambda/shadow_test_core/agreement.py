@@ -226,7 +226,10 @@ def _ground_truth_verdict(n: int, difference: Interval | None, thresholds: Agree
         return Outcome.NOT_ENOUGH_DATA, f"{n} labelled pairs; a verdict needs at least {thresholds.min_pairs}"
     span = f"interval {100 * difference.low:+.2f} to {100 * difference.high:+.2f} points"
     if difference.low >= margin:
-        return Outcome.PROMOTE, f"shadow accuracy is not worse by more than {thresholds.accuracy_margin:g} points ({span})"
+        return (
+            Outcome.PROMOTE,
+            f"shadow accuracy is not worse by more than {thresholds.accuracy_margin:g} points ({span})",
+        )
     if difference.high < margin:
         return Outcome.HOLD, f"shadow accuracy is worse by more than {thresholds.accuracy_margin:g} points ({span})"
     return Outcome.NOT_ENOUGH_DATA, f"the {span} straddles -{thresholds.accuracy_margin:g} points"

@@ -43,6 +43,45 @@ class OutputPath(Protocol):
         """The part of ``value`` the expression selects."""
 
 
+class _FieldsAndIndexes:
+    """A JMESPath expression made only of fields and indexes (``predictions[0].label``), walked directly.
+
+    jmespath's tree interpreter costs several microseconds a search; these paths are what
+    ``--output-path`` almost always is, and walking them is ten times faster, with the same result.
+    """
+
+    def __init__(self, steps: list[str | int]) -> None:
+        self._steps = steps
+
+    def search(self, value: Any) -> Any:
+        """Like jmespath: a field of a non-object, or an index of a non-list or out of range, is ``None``."""
+        for step in self._steps:
+            if type(step) is str:
+                value = value.get(step) if type(value) is dict else None
+            elif type(value) is list and -len(value) <= step < len(value):  # type: ignore[operator]
+                value = value[step]  # type: ignore[index]
+            else:
+                return None
+            if value is None:
+                return None
+        return value
+
+
+def _steps(node: dict[str, Any]) -> list[str | int] | None:
+    kind, children = node["type"], node.get("children", [])
+    if kind == "field":
+        return [node["value"]]
+    if kind == "identity":
+        return []
+    if kind == "subexpression":
+        left, right = _steps(children[0]), _steps(children[1])
+        return None if left is None or right is None else left + right
+    if kind == "index_expression" and all(child["type"] == "index" for child in children[1:]):
+        left = _steps(children[0])
+        return None if left is None else left + [child["value"] for child in children[1:]]
+    return None
+
+
 def compile_output_path(expression: str | None) -> OutputPath | None:
     """Compile ``--output-path``; ``None`` compares whole answers.
 
@@ -50,8 +89,9 @@ def compile_output_path(expression: str | None) -> OutputPath | None:
     """
     if expression is None:
         return None
-    compiled: OutputPath = jmespath.compile(expression)
-    return compiled
+    compiled = jmespath.compile(expression)
+    steps = _steps(compiled.parsed)
+    return compiled if steps is None else _FieldsAndIndexes(steps)
 
 
 def extract_answer(payload: CapturedPayload, output_path: OutputPath | None = None) -> Any:
@@ -74,13 +114,17 @@ def extract_answer(payload: CapturedPayload, output_path: OutputPath | None = No
     return payload.data.strip()
 
 
+# What a text that float() accepts can start with; other texts skip the costly failed float().
+_NUMBER_START = frozenset("0123456789+-. \t\niInN")
+
+
 def _number(value: Any) -> float | None:
     # bool is an int subclass, but true/false are labels, not numbers.
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and value[:1] in _NUMBER_START:
         try:
             return float(value)
         except ValueError:
@@ -110,6 +154,8 @@ def _numbers_agree(first: float, second: float, tolerance: float) -> bool:
 
 def answers_agree(first: Any, second: Any, tolerance: float = 0.0) -> bool:
     """Whether two answers (or an answer and a label) are the same, numbers within ``tolerance``."""
+    if type(first) is str and type(second) is str and first == second:
+        return True  # the common case, decided without parsing numbers
     first_number, second_number = _number(first), _number(second)
     if first_number is not None and second_number is not None:
         return _numbers_agree(first_number, second_number, tolerance)

@@ -240,7 +240,11 @@ def compare_variants(
         production_right = answers_agree(production_answer, label, tolerance)
         shadow_right = answers_agree(shadow_answer, label, tolerance)
         counts["labelled"] += 1
-        cell = ("both" if shadow_right else "prod_only") if production_right else ("shadow_only" if shadow_right else "none")
+        cell = (
+            ("both" if shadow_right else "prod_only")
+            if production_right
+            else ("shadow_only" if shadow_right else "none")
+        )
         counts[cell] += 1
 
     return PairingSummary(

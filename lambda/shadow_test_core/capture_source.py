@@ -86,7 +86,9 @@ class CaptureSource(Protocol):
         """``(name, line number, line)`` of one object; ``on_bytes`` is told of every chunk read."""
 
 
-def _split_lines(name: str, chunks: Iterable[bytes], on_bytes: Callable[[int], None]) -> Iterator[tuple[str, int, bytes]]:
+def _split_lines(
+    name: str, chunks: Iterable[bytes], on_bytes: Callable[[int], None]
+) -> Iterator[tuple[str, int, bytes]]:
     rest = b""
     number = 0
     for chunk in chunks:
@@ -102,7 +104,9 @@ def _split_lines(name: str, chunks: Iterable[bytes], on_bytes: Callable[[int], N
 
 def _missing_variant(where: str, variant: str, found: list[str]) -> CaptureNotFoundError:
     listing = ", ".join(found) if found else "none"
-    return CaptureNotFoundError(f"no {_SUFFIX} capture of variant {variant!r} under {where} (variants there: {listing})")
+    return CaptureNotFoundError(
+        f"no {_SUFFIX} capture of variant {variant!r} under {where} (variants there: {listing})"
+    )
 
 
 class LocalCapture:
