@@ -300,11 +300,14 @@ def _print_report(
                 f"McNemar exact p = {report.mcnemar_p_value:.3g}"
             )
         if summary.labels_unmatched:
-            console.print(f"Labels without a pair: {summary.labels_unmatched:,}")
+            console.print(
+                f"Labels of requests without a pair (not sampled, or not captured): {summary.labels_unmatched:,}"
+            )
     if summary.disagreements:
         table = Table(title=f"Disagreements (first {len(summary.disagreements)})")
-        for column in ("Inference id / event id", "Time", "Production", "Shadow", "Record"):
+        for column in ("Inference id / event id", "Time", "Production", "Shadow"):
             table.add_column(column)
+        table.add_column("Record", overflow="fold")
         for example in summary.disagreements:
             table.add_row(
                 escape(example.inference_id or f"event {example.event_id}"),

@@ -220,6 +220,10 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f} %"
 
 
+def _points(value: float) -> str:
+    return f"{value:g} point" if value == 1 else f"{value:g} points"
+
+
 def _ground_truth_verdict(n: int, difference: Interval | None, thresholds: AgreementThresholds) -> tuple[Outcome, str]:
     margin = -thresholds.accuracy_margin / 100
     if n < thresholds.min_pairs or difference is None:
@@ -228,11 +232,11 @@ def _ground_truth_verdict(n: int, difference: Interval | None, thresholds: Agree
     if difference.low >= margin:
         return (
             Outcome.PROMOTE,
-            f"shadow accuracy is not worse by more than {thresholds.accuracy_margin:g} points ({span})",
+            f"shadow accuracy is not worse by more than {_points(thresholds.accuracy_margin)} ({span})",
         )
     if difference.high < margin:
-        return Outcome.HOLD, f"shadow accuracy is worse by more than {thresholds.accuracy_margin:g} points ({span})"
-    return Outcome.NOT_ENOUGH_DATA, f"the {span} straddles -{thresholds.accuracy_margin:g} points"
+        return Outcome.HOLD, f"shadow accuracy is worse by more than {_points(thresholds.accuracy_margin)} ({span})"
+    return Outcome.NOT_ENOUGH_DATA, f"the {span} straddles -{_points(thresholds.accuracy_margin)}"
 
 
 def _agreement_verdict(pairs: int, interval: Interval | None, thresholds: AgreementThresholds) -> tuple[Outcome, str]:

@@ -18,6 +18,7 @@ well, and counted. Each shadow record pairs at most once. A production record wi
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = ["CompareOptions", "Disagreement", "PairingSummary", "ShadowIndex", "c
 # one per shadow record, and a tuple is the smallest container Python has.
 _Entry = tuple[float, Any]
 _NO_LABEL = object()
+_SHARED_ANSWER_LENGTH = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +159,11 @@ class ShadowIndex:
 
     def add(self, record: CaptureRecord) -> None:
         """Index one shadow record (its answer is extracted, and checked, now)."""
-        entry = (record.inference_time, _answer(record, self._output_path))
+        answer = _answer(record, self._output_path)
+        if type(answer) is str and len(answer) <= _SHARED_ANSWER_LENGTH:
+            # Class labels repeat: one shared copy each instead of one per record.
+            answer = sys.intern(answer)
+        entry = (record.inference_time, answer)
         self.records += 1
         self.remaining += 1
         if record.inference_id is not None:

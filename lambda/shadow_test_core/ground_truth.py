@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,8 @@ def _read_csv(path: Path, text: str) -> dict[str, Any]:
         inference_id = row[id_column].strip()
         if not inference_id:
             fail("inference_id", "empty")
-        _store(labels, inference_id, row[label_column].strip(), fail)
+        # Labels repeat (a few classes): one shared copy of each.
+        _store(labels, inference_id, sys.intern(row[label_column].strip()), fail)
     return labels
 
 
