@@ -188,3 +188,10 @@ def test_missing_bucket_is_not_found() -> None:
     stubber.add_client_error("list_objects_v2", "NoSuchBucket", "The specified bucket does not exist", 404)
     with stubber, pytest.raises(CaptureNotFoundError, match="NoSuchBucket"):
         source.objects("ep", "prod")
+
+
+def test_bucket_named_like_kms_is_not_a_kms_refusal() -> None:
+    source, stubber = _stubbed()
+    stubber.add_client_error("list_objects_v2", "AccessDenied", "not authorized on arn:aws:s3:::kms-capture", 403)
+    with stubber, pytest.raises(CaptureAccessError, match="s3:ListBucket"):
+        source.objects("ep", "prod")

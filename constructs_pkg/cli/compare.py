@@ -151,11 +151,13 @@ def resolve_target(args: argparse.Namespace, describe: Callable[[str], aws.Exper
 
 
 def _records(
-    source: CaptureSource, objects: list[CaptureObject], progress: Progress, task: Any
+    source: CaptureSource, objects: list[CaptureObject], progress: Progress, task: Any, phase: str
 ) -> Iterator[CaptureRecord]:
     def advance(size: int) -> None:
         progress.advance(task, size)
 
+    # Generators start when first read: the shadow's phase shows while it is indexed, then production's.
+    progress.update(task, description=phase)
     for item in objects:
         yield from parse_records(source.lines(item, advance))
 
@@ -186,8 +188,8 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     with progress:
         task = progress.add_task("Reading the capture", total=total)
         summary = compare_variants(
-            _records(source, production_objects, progress, task),
-            _records(source, shadow_objects, progress, task),
+            _records(source, production_objects, progress, task, f"Pairing {target.production_variant}"),
+            _records(source, shadow_objects, progress, task, f"Indexing {target.shadow_variant}"),
             options=options,
             labels=labels,
         )

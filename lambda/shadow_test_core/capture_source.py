@@ -146,7 +146,8 @@ class S3Capture:
     def _refused(self, error: ClientError, *, action: str, resource: str, what: str) -> Exception:
         details = error.response.get("Error", {})
         code, message = str(details.get("Code", "")), str(details.get("Message", error))
-        if code.startswith("KMS") or "kms" in message.lower():
+        # S3 reports a refused decryption as AccessDenied naming a kms: action (or as KMS.* codes).
+        if code.startswith("KMS") or "kms:" in message.lower():
             key = self._location.kms_key or "the key that encrypts it"
             return CaptureAccessError(
                 f"KMS refused the decryption needed to {what} ({code}: {message}): the caller needs kms:Decrypt on {key}; "
