@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from constructs_pkg.capture_access import CaptureAccessMixin
 from constructs_pkg.capture_bucket import create_capture_bucket
 from constructs_pkg.data_capture import DataCapture
 from constructs_pkg.desired_state import DesiredState
@@ -33,7 +34,7 @@ from shadow_test_core.experiment_spec import DEPLOY_TIME_CHECKS
 
 
 @jsii.implements(ITaggable)
-class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
+class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Construct):
     """A SageMaker shadow test (``ShadowMode`` inference experiment) on an existing endpoint.
 
     SageMaker copies ``sampling_percentage`` percent of the requests that the production variant
@@ -129,6 +130,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
         self.data_capture_bucket: s3.IBucket | None = None
+        self.data_capture = data_capture  # read by grant_read_capture
         capture_destination = None
         if data_capture is not None:
             self.data_capture_bucket = data_capture.bucket or create_capture_bucket(
@@ -216,6 +218,3 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, Construct):
     #: endpoint_name, production_variant_name, shadow_variant_name)``), with the same metric,
     #: dashboard and alarm helpers.
     from_experiment_name = staticmethod(import_experiment)
-
-
-

@@ -83,6 +83,8 @@ def _build_variants(app: App) -> Stack:
     )
     # A statement the user adds to the construct's role: cdk-nag must still report its wildcards.
     alias.role.add_to_principal_policy(iam.PolicyStatement(sid=USER_SID, actions=["s3:*"], resources=["*"]))
+    # Who runs `shadow-test compare`: grant_read_capture's statements land in the grantee's policy.
+    alias.grant_read_capture(iam.Role(stack, "CaptureReader", assumed_by=iam.AccountRootPrincipal()))
     ShadowTestExperiment(
         stack,
         "KeyId",
@@ -216,8 +218,9 @@ def _mentions_owned(canonical: policy_reading.Canonical, statement: dict[str, An
 def construct_atoms(synthesized: Any) -> list[policy_reading.Atom]:
     """Every statement the construct created in a template, as atoms in the declarations' terms.
 
-    Policies of the construct's roles and buckets, statements of other bucket policies that name
-    the construct's resources (S3 access logging) and the provider's statement in a key policy.
+    Policies of the construct's roles and buckets, statements of other bucket and role policies that
+    name the construct's resources (S3 access logging, ``grant_read_capture``) and the provider's
+    statement in a key policy.
     """
     canonical = _canonical(synthesized)
     atoms: list[policy_reading.Atom] = []
@@ -233,6 +236,9 @@ def construct_atoms(synthesized: Any) -> list[policy_reading.Atom]:
             for role in properties.get("Roles", []):
                 if role_path := canonical.of_logical_id(role["Ref"]):
                     atoms += canonical.atoms(properties["PolicyDocument"], policy_of=role_path, kind=IDENTITY)
+                else:  # a grantee's policy: what the construct's grant_* methods wrote into it
+                    statements = [s for s in properties["PolicyDocument"]["Statement"] if _mentions_owned(canonical, s)]
+                    atoms += canonical.atoms({"Statement": statements}, policy_of="{given}", kind=IDENTITY)
         elif kind == "AWS::S3::BucketPolicy":
             bucket = canonical.of_logical_id(properties["Bucket"]["Ref"]) if "Ref" in properties["Bucket"] else None
             statements = [

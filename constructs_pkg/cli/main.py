@@ -4,6 +4,7 @@ Exit codes:
 
 - ``report`` and ``judge``: 0 promote, 1 hold, 2 not enough data.
 - ``status``: 0.
+- ``compare``: 0 promote (or report only), 1 hold, 2 not enough data (see ``compare.py``).
 - ``promote`` / ``stop``: 0 done (or requested, with ``--no-wait``); 1 not
   done (declined at the prompt, or still not Completed/Cancelled when the
   wait timed out); 2 refused: no ``--yes`` and no terminal to confirm on.
@@ -28,7 +29,7 @@ from rich.markup import escape
 from shadow_test_core.period_data import PeriodData, load_period_data, write_period_data
 from shadow_test_core.verdict import Margins, Report, judge
 
-from . import aws, chart, render
+from . import aws, chart, compare, render
 from .window import parse_duration, period_window, report_window
 
 #: The margins' documented defaults, shown and used by the flags of ``report`` and ``judge``.
@@ -189,6 +190,7 @@ def _build_parser() -> argparse.ArgumentParser:
                 default="Completed",
                 help="state the experiment ends in (default: Completed)",
             )
+    compare.add_parser(commands, common)
     return parser
 
 
@@ -206,7 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help
         return exit_.code if isinstance(exit_.code, int) else EXIT_OK
 
-    handlers = {"report": _report, "judge": _judge, "status": _status, "promote": _end, "stop": _end}
+    handlers = {
+        "report": _report,
+        "judge": _judge,
+        "status": _status,
+        "promote": _end,
+        "stop": _end,
+        "compare": compare.run,
+    }
     try:
         return handlers[args.command](args, console, errors)
     except ClientError as error:

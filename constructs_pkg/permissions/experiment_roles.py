@@ -199,6 +199,43 @@ _EXPERIMENT_STATEMENTS = (
     ),
 )
 
+# --- what grant_read_capture gives (policy of the grantee passed in) ----------------------------
+
+READ_CAPTURE_LIST = Statement(
+    sid="ListCapture",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=("s3:ListBucket",),
+    resources=(f"<{_CAPTURE_BUCKET}.Arn>", "{given}"),
+    conditions=(Condition(operator="StringLike", key="s3:prefix", values=("{prefix}*",)),),
+    why="shadow-test compare lists the capture objects under the capture prefix of the capture bucket",
+    when="grant_read_capture called (the s3:prefix condition only with a prefix)",
+    written_by="aws-cdk-lib: iam.Grant.add_to_principal",
+)
+READ_CAPTURE_OBJECTS = Statement(
+    sid="ReadCapture",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=("s3:GetObject",),
+    resources=(f"<{_CAPTURE_BUCKET}.Arn>/{{prefix}}*", "{given}/{prefix}*"),
+    why="shadow-test compare reads the captured requests and responses",
+    wildcard="SageMaker chooses the keys of captured data under the capture prefix, so reading them takes that "
+    "prefix's objects",
+    when="grant_read_capture called",
+    written_by="aws-cdk-lib: iam.Grant.add_to_principal",
+)
+READ_CAPTURE_KEY = Statement(
+    sid="DecryptCapture",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=("kms:Decrypt",),
+    resources=("{given}",),
+    why="Captured objects are encrypted with the capture bucket's key or data_capture.kms_key",
+    when="grant_read_capture called, with a capture key",
+    written_by="aws-cdk-lib: kms.IKey.grant_decrypt",
+)
+_READ_CAPTURE_STATEMENTS = (READ_CAPTURE_LIST, READ_CAPTURE_OBJECTS, READ_CAPTURE_KEY)
+
 # --- resource policies --------------------------------------------------------------------------
 
 _RESOURCE_STATEMENTS = (
@@ -222,4 +259,8 @@ _RESOURCE_STATEMENTS = (
 
 
 #: The experiment's statements, in the order of docs/security.md's table.
-EXPERIMENT_STATEMENTS: tuple[Statement, ...] = (*_EXPERIMENT_STATEMENTS, *_RESOURCE_STATEMENTS)
+EXPERIMENT_STATEMENTS: tuple[Statement, ...] = (
+    *_EXPERIMENT_STATEMENTS,
+    *_READ_CAPTURE_STATEMENTS,
+    *_RESOURCE_STATEMENTS,
+)
