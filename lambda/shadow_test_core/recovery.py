@@ -9,21 +9,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from .decisions import (
-    ACTIVE,
+from .decisions import plan_update
+from .plans import (
     DELETES_REPLACED,
-    ENDED,
     REPLACES_CREATED,
     REPLACES_NAME,
-    TRANSITIONING,
     Call,
     Experiment,
     Plan,
     Request,
-    _foreign_name_failure,
-    _withdraw_call,
-    plan_update,
+    foreign_name_failure,
+    withdraw_call,
 )
+from .statuses import ACTIVE, ENDED, TRANSITIONING
 
 
 def _owner_words(experiment: Experiment) -> str:
@@ -71,7 +69,7 @@ def plan_create_refused(
     if target is not None:
         if target.owned:
             return Plan(physical_id=name, reason="adopt: an earlier attempt of this request created it")
-        return Plan(failure=_foreign_name_failure(name), reason="name taken")
+        return Plan(failure=foreign_name_failure(name), reason="name taken")
     if code == "AccessDeniedException":
         return Plan(
             failure=access_denied_failure("CreateInferenceExperiment", message, request.spec.role_arn), reason="denied"
@@ -87,7 +85,7 @@ def plan_create_refused(
         # An experiment this very resource made in an earlier, failed attempt (its failure
         # answer could not hand CloudFormation the name): clear it out of the way, then create.
         state = {REPLACES_NAME: blocker.name, REPLACES_CREATED: blocker.creation_time or "", DELETES_REPLACED: "true"}
-        calls = (_withdraw_call(blocker, request.spec),) if blocker.status in ACTIVE else ()
+        calls = (withdraw_call(blocker, request.spec),) if blocker.status in ACTIVE else ()
         return Plan(calls=calls, physical_id=name, state=state, reason="clear a leftover of this resource first")
     return Plan(
         failure=(
