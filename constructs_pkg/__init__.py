@@ -13,7 +13,7 @@ _EXPORTS = {
     "DataCapture": "constructs_pkg.data_capture",
     "DesiredState": "constructs_pkg.desired_state",
     "ExperimentMonitoringMixin": "constructs_pkg.monitoring",
-    "ImportedShadowTestExperiment": "constructs_pkg.monitoring",
+    "ImportedShadowTestExperiment": "constructs_pkg.imported_experiment",
     "ModelVariant": "constructs_pkg.variant",
     "Schedule": "constructs_pkg.schedule",
     "ShadowTestExperiment": "constructs_pkg.experiment",
@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from constructs_pkg.desired_state import DesiredState
     from constructs_pkg.errors import ValidationError
     from constructs_pkg.experiment import ShadowTestExperiment
+    from constructs_pkg.imported_experiment import ImportedShadowTestExperiment
     from constructs_pkg.metrics import VariantMetrics
-    from constructs_pkg.monitoring import ExperimentMonitoringMixin, ImportedShadowTestExperiment
+    from constructs_pkg.monitoring import ExperimentMonitoringMixin
     from constructs_pkg.provider import ShadowTestProvider
     from constructs_pkg.schedule import Schedule
     from constructs_pkg.variant import ModelVariant, VariantAction

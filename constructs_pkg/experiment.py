@@ -19,8 +19,9 @@ from constructs_pkg.data_capture import DataCapture
 from constructs_pkg.desired_state import DesiredState
 from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
 from constructs_pkg.grants import grant_capture_key, grant_shadow_test, grant_volume_key
+from constructs_pkg.imported_experiment import import_experiment
 from constructs_pkg.metrics import VariantMetrics
-from constructs_pkg.monitoring import ExperimentMonitoringMixin, import_experiment
+from constructs_pkg.monitoring import ExperimentMonitoringMixin
 from constructs_pkg.nag_acknowledgements import EXPERIMENT, acknowledge_own_findings
 from constructs_pkg.permissions.declaration import service_principal
 from constructs_pkg.permissions.experiment_roles import EXPERIMENT_TRUST

@@ -3,22 +3,24 @@
 ``ExperimentMonitoringMixin`` gives any construct that knows its production
 and shadow variants the same monitoring API, whether the experiment was
 created in this app (``ShadowTestExperiment``) or elsewhere
-(``ImportedShadowTestExperiment``).
+(``ImportedShadowTestExperiment``, in ``imported_experiment.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
+from .comparison_metrics import DEFAULT_PERIOD as _DEFAULT_PERIOD
+from .comparison_metrics import ComparisonMetricsMixin
+from .dashboard_layout import FULL_WIDTH, GRAPH_GROUPS, GRAPH_HEIGHT, HALF_WIDTH, variant_graph
 from .metrics import VariantMetrics
 
 if TYPE_CHECKING:
-    from typing import Unpack
+    pass
 
 __all__ = [
     "DASHBOARD_ID",
@@ -26,9 +28,6 @@ __all__ = [
     "LATENCY_ALARM_ID",
     "MISSING_SHADOW_INVOCATIONS_ALARM_ID",
     "ExperimentMonitoringMixin",
-    "ImportedShadowTestExperiment",
-    "MathExpressionOverrides",
-    "import_experiment",
 ]
 
 DASHBOARD_ID = "Dashboard"
@@ -43,27 +42,8 @@ ERROR_RATE_ALARM_ID = "ErrorRateRegressionAlarm"
 MISSING_SHADOW_INVOCATIONS_ALARM_ID = "MissingShadowInvocationsAlarm"
 """Construct id of the no-shadow-traffic alarm made by ``add_regression_alarms``."""
 
-# Duration is immutable, so one shared default instance is safe.
-_DEFAULT_PERIOD = Duration.minutes(5)
-_FULL_WIDTH = 24
-_HALF_WIDTH = 12
-_GRAPH_HEIGHT = 6
 
-
-class MathExpressionOverrides(TypedDict, total=False):
-    """Keyword overrides accepted by the ``metric_*`` methods returning a ``MathExpression``.
-
-    The same fields as ``aws_cloudwatch.MathExpressionOptions``.
-    """
-
-    color: str
-    label: str
-    period: Duration
-    search_account: str
-    search_region: str
-
-
-class ExperimentMonitoringMixin:
+class ExperimentMonitoringMixin(ComparisonMetricsMixin):
     """Monitoring API for a shadow test, mixed into a ``constructs.Construct``.
 
     Use it as the first base class, before ``Construct``::
@@ -93,59 +73,6 @@ class ExperimentMonitoringMixin:
     experiment_name: str
     """Name of the inference experiment; may be a token."""
 
-    # -- comparison metrics ------------------------------------------------------
-
-    def metric_latency_ratio(
-        self,
-        *,
-        statistic: str = cloudwatch.Stats.p(99),
-        **options: Unpack[MathExpressionOverrides],
-    ) -> cloudwatch.MathExpression:
-        """Shadow ``ModelLatency`` divided by production ``ModelLatency``.
-
-        1.0 means parity, 1.2 means the shadow model is 20 % slower.
-
-        :param statistic: statistic of both latencies. Default: ``p99``, since a
-            model usually regresses in its tail first and the average hides it.
-        :param options: ``MathExpressionOptions`` overrides. Default: period
-            5 minutes, label ``"Shadow / production ModelLatency <statistic>"``.
-        """
-        production, shadow = self._variant_metrics()
-        return self._math(
-            "shadowLatency / productionLatency",
-            {
-                "shadowLatency": shadow.metric_model_latency(statistic=statistic),
-                "productionLatency": production.metric_model_latency(statistic=statistic),
-            },
-            f"Shadow / production ModelLatency {statistic}",
-            options,
-        )
-
-    def metric_error_rate_delta(self, **options: Unpack[MathExpressionOverrides]) -> cloudwatch.MathExpression:
-        """Shadow 5XX error rate minus production 5XX error rate, in percentage points.
-
-        Each rate is ``100 * Invocation5XXErrors / Invocations`` of its
-        variant. Periods in which either variant had no invocations have no
-        value.
-
-        :param options: ``MathExpressionOptions`` overrides. Default: period
-            5 minutes, label ``"Shadow - production 5XX error rate (pp)"``.
-        """
-        production, shadow = self._variant_metrics()
-        return self._math(
-            # A variant without errors may publish no Invocation5XXErrors
-            # datapoint at all; FILL keeps the rate defined as 0 then.
-            "100 * FILL(shadowErrors, 0) / shadowInvocations - 100 * FILL(productionErrors, 0) / productionInvocations",
-            {
-                "shadowErrors": shadow.metric_invocation_5xx_errors(),
-                "shadowInvocations": shadow.metric_invocations(),
-                "productionErrors": production.metric_invocation_5xx_errors(),
-                "productionInvocations": production.metric_invocations(),
-            },
-            "Shadow - production 5XX error rate (pp)",
-            options,
-        )
-
     # -- dashboard -----------------------------------------------------------------
 
     def dashboard_widgets(self, *, period: Duration = _DEFAULT_PERIOD) -> list[list[cloudwatch.IWidget]]:
@@ -169,7 +96,7 @@ class ExperimentMonitoringMixin:
                 f"**{production.variant_name}** (left) vs shadow variant "
                 f"**{shadow.variant_name}** (right)."
             ),
-            width=_FULL_WIDTH,
+            width=FULL_WIDTH,
             height=2,
         )
         comparison: list[cloudwatch.IWidget] = [
@@ -178,23 +105,23 @@ class ExperimentMonitoringMixin:
                 left=[self.metric_latency_ratio(period=period)],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=1, label="parity")],
                 left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
-                width=_HALF_WIDTH,
-                height=_GRAPH_HEIGHT,
+                width=HALF_WIDTH,
+                height=GRAPH_HEIGHT,
             ),
             cloudwatch.GraphWidget(
                 title="5XX error rate delta shadow - production (percentage points)",
                 left=[self.metric_error_rate_delta(period=period)],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=0, label="parity")],
                 left_y_axis=cloudwatch.YAxisProps(show_units=False),
-                width=_HALF_WIDTH,
-                height=_GRAPH_HEIGHT,
+                width=HALF_WIDTH,
+                height=GRAPH_HEIGHT,
             ),
         ]
         rows: list[list[cloudwatch.IWidget]] = [[title], comparison]
-        for group in _GRAPH_GROUPS:
+        for group in GRAPH_GROUPS:
             rows.append(
                 [
-                    _variant_graph(group, role, variant, period)
+                    variant_graph(group, role, variant, period)
                     for role, variant in (("production", production), ("shadow", shadow))
                 ]
             )
@@ -349,31 +276,6 @@ class ExperimentMonitoringMixin:
 
     # -- helpers -------------------------------------------------------------------
 
-    def _metric_missing_shadow_invocations(self, period: Duration) -> cloudwatch.MathExpression:
-        production, shadow = self._variant_metrics()
-        return self._math(
-            # SageMaker publishes no Invocations datapoint for a period without
-            # requests, so FILL turns "no datapoint" into the 0 it means.
-            "IF(FILL(productionInvocations, 0) > 0 AND FILL(shadowInvocations, 0) == 0, 1, 0)",
-            {
-                "productionInvocations": production.metric_invocations(),
-                "shadowInvocations": shadow.metric_invocations(),
-            },
-            "Shadow received no invocations while production did (1 = yes)",
-            {"period": period},
-        )
-
-    @staticmethod
-    def _math(
-        expression: str,
-        using_metrics: dict[str, cloudwatch.IMetric],
-        label: str,
-        options: MathExpressionOverrides,
-    ) -> cloudwatch.MathExpression:
-        props: dict[str, object] = {"label": label, "period": _DEFAULT_PERIOD}
-        props.update(options)
-        return cloudwatch.MathExpression(expression=expression, using_metrics=using_metrics, **props)  # type: ignore[arg-type]
-
     def _scope(self) -> Construct:
         if not isinstance(self, Construct):
             raise TypeError(
@@ -381,16 +283,6 @@ class ExperimentMonitoringMixin:
                 "constructs.Construct; declare it as `class X(ExperimentMonitoringMixin, Construct)`"
             )
         return self
-
-    def _variant_metrics(self) -> tuple[VariantMetrics, VariantMetrics]:
-        production = getattr(self, "production", None)
-        shadow = getattr(self, "shadow", None)
-        if not isinstance(production, VariantMetrics) or not isinstance(shadow, VariantMetrics):
-            raise AttributeError(
-                f"{type(self).__name__} must set `production` and `shadow` to VariantMetrics "
-                "before using the ExperimentMonitoringMixin methods"
-            )
-        return production, shadow
 
     def _experiment_name(self) -> str:
         name = getattr(self, "experiment_name", None)
@@ -400,135 +292,6 @@ class ExperimentMonitoringMixin:
                 "the ExperimentMonitoringMixin methods"
             )
         return name
-
-
-class ImportedShadowTestExperiment(ExperimentMonitoringMixin, Construct):
-    """A shadow test created outside this CDK app, for monitoring only.
-
-    Nothing is deployed for the experiment itself; ``add_dashboard`` and
-    ``add_regression_alarms`` create resources as children of this construct.
-    Prefer ``import_experiment`` (or
-    ``ShadowTestExperiment.from_experiment_name``) to calling this directly.
-
-    :param scope: scope of this construct.
-    :param id: id of this construct.
-    :param experiment_name: name of the inference experiment; may be a token.
-    :param endpoint_name: name of the endpoint the experiment runs on; may be a token.
-    :param production_variant_name: name of the production (source) variant; may be a token.
-    :param shadow_variant_name: name of the shadow variant; may be a token.
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        experiment_name: str,
-        endpoint_name: str,
-        production_variant_name: str,
-        shadow_variant_name: str,
-    ) -> None:
-        super().__init__(scope, id)
-        self.experiment_name = experiment_name
-        self.endpoint_name = endpoint_name
-        self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant_name)
-        self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant_name)
-
-    @property
-    def experiment_arn(self) -> str:
-        """ARN of the inference experiment, in this construct's stack account and region."""
-        return Stack.of(self).format_arn(
-            service="sagemaker",
-            resource="inference-experiment",
-            resource_name=self.experiment_name,
-        )
-
-
-def import_experiment(
-    scope: Construct,
-    id: str,
-    experiment_name: str,
-    *,
-    endpoint_name: str,
-    production_variant_name: str,
-    shadow_variant_name: str,
-) -> ImportedShadowTestExperiment:
-    """Reference a shadow test created elsewhere, to add a dashboard and alarms to it.
-
-    Exposed as ``ShadowTestExperiment.from_experiment_name``. All names may
-    be tokens.
-    """
-    return ImportedShadowTestExperiment(
-        scope,
-        id,
-        experiment_name=experiment_name,
-        endpoint_name=endpoint_name,
-        production_variant_name=production_variant_name,
-        shadow_variant_name=shadow_variant_name,
-    )
-
-
-# -- dashboard layout ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class _GraphGroup:
-    title: str
-    y_label: str
-    # (VariantMetrics method, line label, statistic or None for the method's default)
-    lines: tuple[tuple[str, str, str | None], ...]
-
-
-_GRAPH_GROUPS = (
-    _GraphGroup(
-        title="Model latency",
-        y_label="microseconds",
-        lines=(
-            ("metric_model_latency", "p50", "p50"),
-            ("metric_model_latency", "p90", "p90"),
-            ("metric_model_latency", "p99", "p99"),
-        ),
-    ),
-    _GraphGroup(
-        title="Errors",
-        y_label="count",
-        lines=(
-            ("metric_invocation_4xx_errors", "4XX", None),
-            ("metric_invocation_5xx_errors", "5XX", None),
-            ("metric_invocation_model_errors", "Model errors", None),
-        ),
-    ),
-    _GraphGroup(
-        title="Invocations",
-        y_label="count",
-        lines=(("metric_invocations", "Invocations", None),),
-    ),
-    _GraphGroup(
-        title="Instance utilization",
-        y_label="percent",
-        lines=(
-            ("metric_cpu_utilization", "CPU", None),
-            ("metric_memory_utilization", "Memory", None),
-            ("metric_disk_utilization", "Disk", None),
-        ),
-    ),
-)
-
-
-def _variant_graph(group: _GraphGroup, role: str, variant: VariantMetrics, period: Duration) -> cloudwatch.GraphWidget:
-    metrics: list[cloudwatch.IMetric] = []
-    for method, label, statistic in group.lines:
-        overrides: dict[str, object] = {"label": label, "period": period}
-        if statistic is not None:
-            overrides["statistic"] = statistic
-        metrics.append(getattr(variant, method)(**overrides))
-    return cloudwatch.GraphWidget(
-        title=f"{group.title} - {role} ({variant.variant_name})",
-        left=metrics,
-        left_y_axis=cloudwatch.YAxisProps(label=group.y_label, min=0, show_units=False),
-        width=_HALF_WIDTH,
-        height=_GRAPH_HEIGHT,
-    )
 
 
 def _check_alarm_props(

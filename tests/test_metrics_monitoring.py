@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from constructs import Construct
 
+from constructs_pkg.imported_experiment import ImportedShadowTestExperiment, import_experiment
 from constructs_pkg.metrics import ENDPOINT_INSTANCE_NAMESPACE, INVOCATION_NAMESPACE, VariantMetrics
 from constructs_pkg.monitoring import (
     DASHBOARD_ID,
@@ -22,8 +23,6 @@ from constructs_pkg.monitoring import (
     LATENCY_ALARM_ID,
     MISSING_SHADOW_INVOCATIONS_ALARM_ID,
     ExperimentMonitoringMixin,
-    ImportedShadowTestExperiment,
-    import_experiment,
 )
 from tests.synth import synth
 
