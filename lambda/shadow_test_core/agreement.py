@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from enum import Enum
-from statistics import NormalDist
 from typing import Any
+
+from . import paired_stats
 
 __all__ = [
     "CONFIDENCE",
@@ -73,24 +74,17 @@ class Interval:
     high: float
 
 
-def _z(confidence: float) -> float:
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
+_z = paired_stats.two_sided_z
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> Interval | None:
-    """Wilson score interval of a proportion (no continuity correction); ``None`` without trials."""
+    """The latency verdict's Wilson score interval (``paired_stats``) as low and high; ``None`` without trials."""
     if trials <= 0:
         return None
-    if not 0 <= successes <= trials:
-        raise ValueError(f"successes must be within 0..{trials} (got {successes})")
-    z = _z(confidence)
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    shared = paired_stats.wilson_interval(successes, trials, confidence)
     # The exact ends at 0 and 1 (rounding would leave 1e-17 off).
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
+    low = 0.0 if successes == 0 else shared.lower
+    high = 1.0 if successes == trials else shared.upper
     return Interval(low=low, high=high)
 
 

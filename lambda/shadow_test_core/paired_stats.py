@@ -63,7 +63,7 @@ class Interval:
     """Whether the interval comes from an exact distribution rather than an approximation."""
 
 
-def _two_sided_z(confidence: float) -> float:
+def two_sided_z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     return NormalDist().inv_cdf(0.5 + confidence / 2)
@@ -180,7 +180,7 @@ def _approximate_lower_rank(size: int, confidence: float) -> int | None:
     total = size * (size + 1) // 2
     mean = total / 2
     deviation = math.sqrt(size * (size + 1) * (2 * size + 1) / 24)
-    rank = math.ceil(mean - _two_sided_z(confidence) * deviation)
+    rank = math.ceil(mean - two_sided_z(confidence) * deviation)
     return rank if rank >= 1 else None
 
 
@@ -197,7 +197,7 @@ def signed_rank_interval(sample: list[float], confidence: float = 0.95) -> Inter
     """
     if not sample:
         raise ValueError("the signed-rank interval needs at least one value")
-    _two_sided_z(confidence)
+    two_sided_z(confidence)
     ordered = sorted(sample)
     size = len(ordered)
     total = size * (size + 1) // 2
@@ -221,7 +221,7 @@ def wilson_interval(successes: float, trials: float, confidence: float = 0.95) -
         raise ValueError(f"the Wilson interval needs trials > 0, got {trials}")
     if not 0 <= successes <= trials:
         raise ValueError(f"successes must lie in 0..{trials}, got {successes}")
-    z = _two_sided_z(confidence)
+    z = two_sided_z(confidence)
     proportion = successes / trials
     denominator = 1 + z * z / trials
     centre = (proportion + z * z / (2 * trials)) / denominator
