@@ -101,7 +101,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         endpoint_name: str,
         production_variant: ModelVariant,
         shadow_variant: ModelVariant,
-        sampling_percentage: int = 100,
+        sampling_percentage: int | None = None,
         experiment_name: str | None = None,
         description: str | None = None,
         role: iam.IRole | None = None,

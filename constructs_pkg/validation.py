@@ -71,10 +71,20 @@ def _prop_value(props: Mapping[str, Any], prop: str) -> Any:
 
 
 def setting_values(props: Mapping[str, Any]) -> dict[str, Any]:
-    """Every setting's value from the construct's props, by prop path (tokens included)."""
+    """Every setting's value from the construct's props, by prop path (tokens included).
+
+    A prop left out takes its setting's declared default (``settings.py`` states each default
+    once), so the template shows the value the handler will use.
+    """
     values = {}
     for setting in settings.SETTINGS:
         value = _plain(_prop_value(props, setting.prop))
+        if (
+            value is None
+            and setting.default is not None
+            and (props.get(setting.prop.split(".")[0]) is not None or "." not in setting.prop)
+        ):
+            value = setting.default
         if value is not None:
             values[setting.prop] = value
     return values
