@@ -48,7 +48,9 @@ VALUES: dict[str, Any] = {
 }
 PROPS = properties(VALUES)
 IN_PLACE = properties(VALUES, sampling_percentage=75, description="more traffic")
-REPLACED = properties(VALUES, sampling_percentage=75, description="more traffic", shadow_variant__instance_type="ml.g5.xlarge")
+REPLACED = properties(
+    VALUES, sampling_percentage=75, description="more traffic", shadow_variant__instance_type="ml.g5.xlarge"
+)
 
 #: (label, command) in order; each starts from the state the previous one left.
 STEPS: tuple[tuple[str, dict[str, Any]], ...] = (

@@ -78,9 +78,8 @@ def main() -> int:
     from shadow_test_core import handler
 
     import_seconds = time.perf_counter() - started
-    from shadow_test_core.sagemaker_api import SageMakerApi, create_client
-
     from devtools.provider_driver import ProviderDriver
+    from shadow_test_core.sagemaker_api import SageMakerApi, create_client
 
     # The client the Lambda container would create on its first invocation, counted.
     client = create_client()

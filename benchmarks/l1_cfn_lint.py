@@ -114,7 +114,9 @@ def main() -> None:
     print("|---|---|---|")
     for case in CASES:
         rules = lint_rules(case)
-        print(f"| {case.what} | {', '.join(rules) if rules else 'not caught'} | refused at synth, naming `{case.prop}` |")
+        print(
+            f"| {case.what} | {', '.join(rules) if rules else 'not caught'} | refused at synth, naming `{case.prop}` |"
+        )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class ValidationTimer:
     def install(self) -> None:
         started = time.perf_counter()
         from shadow_test_core import rules
+
         self.load_seconds = time.perf_counter() - started
         original: Callable[..., list[str]] = rules.check_settings
 

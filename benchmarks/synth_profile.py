@@ -102,7 +102,10 @@ def main(argv: list[str]) -> int:
     seconds = build_and_synth(count, trips, l1="--l1" in argv)
     if profiler:
         profiler.disable()
-    print(f"{'l1' if '--l1' in argv else 'construct'} experiments={count} " + " ".join(f"{k}={v:.2f}s" for k, v in seconds.items()))
+    print(
+        f"{'l1' if '--l1' in argv else 'construct'} experiments={count} "
+        + " ".join(f"{k}={v:.2f}s" for k, v in seconds.items())
+    )
     for phase in ("build", "synth"):
         print(f"{phase}: {trips.total(phase)} jsii round trips ({trips.total(phase) / count:.1f} per experiment)")
     print("by kernel method:", ", ".join(f"{k}={n}" for k, n in trips.by_method.most_common()))
