@@ -175,16 +175,15 @@ class ShadowTestProvider(Construct):
         Every experiment adds its role's ARN to the same statement, so the handler's policy grows
         by one ARN per experiment rather than by a statement.
         """
-        if role.role_arn in self._passable_roles:
+        role_arn = role.role_arn  # one jsii round trip, not three: this runs once per experiment
+        if role_arn in self._passable_roles:
             return
-        self._passable_roles.add(role.role_arn)
+        self._passable_roles.add(role_arn)
         if self._pass_role is None:
-            self._pass_role = policy_statement(
-                declared.PASS_EXPERIMENT_ROLES, Stack.of(self), resources=[role.role_arn]
-            )
+            self._pass_role = policy_statement(declared.PASS_EXPERIMENT_ROLES, Stack.of(self), resources=[role_arn])
             self.handler_role.add_to_principal_policy(self._pass_role)
         else:
-            self._pass_role.add_resources(role.role_arn)
+            self._pass_role.add_resources(role_arn)
 
     @classmethod
     def of(
