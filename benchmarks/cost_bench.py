@@ -14,17 +14,77 @@ path against the stand-in, create and delete), and scenario 21 at the given rate
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import deploy_bench, load_rate, synth_bench
-from benchmarks._measure import ROOT, Sample, progress
+from benchmarks._measure import PYTHON, ROOT, Sample, child_env, progress
 from benchmarks.environment import load_average, machine
 
 SECTION_START = "<!-- cost-bench: start (python -m benchmarks.cost_bench) -->"
 SECTION_END = "<!-- cost-bench: end -->"
 SIZES = (1, 50)
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """One ``benchmarks.synth_profile`` run: seconds of the constructors and of ``app.synth()``, jsii round trips."""
+
+    build: float
+    synth: float
+    trips: int
+
+
+def profile_once(kind: str, count: int, *, cdk_validation: bool = True) -> InProcess:
+    command = [PYTHON, "-m", "benchmarks.synth_profile", str(count), *(["--l1"] if kind == "l1" else [])]
+    env = child_env(**({} if cdk_validation else synth_bench.WITHOUT_CDK_VALIDATION))
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=900).stdout
+    seconds = dict(re.findall(r"(build|synth)=([0-9.]+)s", out))
+    trips = sum(int(n) for n in re.findall(r"^(?:build|synth): (\d+) jsii round trips", out, re.MULTILINE))
+    return InProcess(build=float(seconds["build"]), synth=float(seconds["synth"]), trips=trips)
+
+
+def measure_profiles() -> dict[tuple[str, int, bool], InProcess]:
+    """In-process build and synth of both kinds at 1 and 50 experiments, and at 50 without CDK's validation."""
+    runs = [(kind, size, True) for size in SIZES for kind in synth_bench.KINDS]
+    runs += [(kind, SIZES[-1], False) for kind in synth_bench.KINDS]
+    profiles = {}
+    for kind, size, validation in runs:
+        profiles[(kind, size, validation)] = profile_once(kind, size, cdk_validation=validation)
+        progress(f"cost: in-process {kind} x{size} (CDK validation {'on' if validation else 'off'})")
+    return profiles
+
+
+def render_profiles(profiles: dict[tuple[str, int, bool], InProcess]) -> list[str]:
+    big, small = SIZES[-1], SIZES[0]
+    rows = []
+    for kind in synth_bench.KINDS:
+        one, many, unvalidated = (
+            profiles[(kind, small, True)],
+            profiles[(kind, big, True)],
+            profiles[(kind, big, False)],
+        )
+        extra = big - small
+        rows.append(
+            f"| {kind} | {many.build:.2f} s | {many.synth:.2f} s | {unvalidated.build:.2f} s | "
+            f"{unvalidated.synth:.2f} s | {(many.build - one.build) / extra * 1000:.0f} ms | "
+            f"{(many.synth - one.synth) / extra * 1000:.0f} ms | {(many.trips - one.trips) / extra:.0f} |"
+        )
+    return [
+        "",
+        f"In one process (`.venv/bin/python -m benchmarks.synth_profile {big} [--l1]`, and with "
+        "`CDK_VALIDATION=false`): the constructors (build) and `app.synth()`, and the jsii round trips "
+        "(calls into the node kernel) each extra experiment makes.",
+        "",
+        f"| kind | build, {big} | app.synth(), {big} | build, {big}, CDK validation off | app.synth(), {big}, "
+        "CDK validation off | build per extra experiment | app.synth() per extra experiment | "
+        "jsii round trips per extra experiment |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 @dataclass(frozen=True)
@@ -74,6 +134,7 @@ def render(
     rates: list[tuple[float, bool, float]],
     runs: int,
     load: tuple[str, str],
+    profiles: dict[tuple[str, int, bool], InProcess],
 ) -> str:
     synth_cmd = f"`.venv/bin/python -m benchmarks.cost_bench --runs {runs}`"
     (create_calls, create_polls), (delete_calls, delete_polls) = (
@@ -126,6 +187,7 @@ def render(
         "| figure | before | after | goal | command |",
         "|---|---|---|---|---|",
         *(f"| {' | '.join(row)} |" for row in rows),
+        *render_profiles(profiles),
         "",
         SECTION_END,
     ]
@@ -161,13 +223,14 @@ def main(argv: list[str]) -> int:
     arguments = parser.parse_args(argv)
     before = load_average()
     synths = measure_synths(arguments.runs)
+    profiles = measure_profiles()
     deploy = deploy_bench.measure()
     rates = []
     for rate in arguments.rates:
         passed, seconds, _summary = load_rate.attempt(rate)
         rates.append((rate, passed, seconds))
         progress(f"cost: scenario 21 at {rate:g} req/s: {'pass' if passed else 'fail'}")
-    section = render(synths, deploy, rates, arguments.runs, (before, load_average()))
+    section = render(synths, deploy, rates, arguments.runs, (before, load_average()), profiles)
     print(section)
     if not arguments.no_write:
         arguments.output.write_text(write_section(arguments.output.read_text(encoding="utf-8"), section))
