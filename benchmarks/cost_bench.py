@@ -26,6 +26,8 @@ from benchmarks.environment import load_average, machine
 
 SECTION_START = "<!-- cost-bench: start (python -m benchmarks.cost_bench) -->"
 SECTION_END = "<!-- cost-bench: end -->"
+#: The notes on the profile, written by hand after the measured section, end here (kept by ``python -m benchmarks``).
+NOTES_END = "<!-- cost-bench notes: end -->"
 SIZES = (1, 50)
 
 
@@ -195,14 +197,15 @@ def render(
 
 
 def keep_section(path: Path, rewritten: str) -> str:
-    """``rewritten`` with this section from ``path`` appended (``python -m benchmarks`` keeps it)."""
+    """``rewritten`` with this section (and the notes written by hand after it) from ``path`` appended."""
     if not path.exists():
         return rewritten
     old = path.read_text(encoding="utf-8")
     if SECTION_START not in old or SECTION_END not in old:
         return rewritten
-    section = SECTION_START + old.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END + "\n"
-    return write_section(rewritten, section)
+    end = NOTES_END if NOTES_END in old else SECTION_END
+    section = SECTION_START + old.split(SECTION_START, 1)[1].split(end, 1)[0] + end + "\n"
+    return rewritten.rstrip("\n") + "\n\n" + section
 
 
 def write_section(document: str, section: str) -> str:
