@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
-from benchmarks import cold_start, deploy_bench, suite_bench, synth_bench, verdict_simulation
+from benchmarks import cold_start, cost_bench, deploy_bench, suite_bench, synth_bench, verdict_simulation
 from benchmarks._measure import ROOT, progress
 from benchmarks.environment import load_average, machine, versions
 from benchmarks.report import Results, render
@@ -62,16 +62,21 @@ class _Sections:
             self.seconds[name] = time.perf_counter() - started
 
 
+def _kept_sections(path: Path, rewritten: str) -> str:
+    """The report with the sections other programs write (verdict simulation, issue 15's costs) kept."""
+    return cost_bench.keep_section(path, verdict_simulation.keep_section(path, rewritten))
+
+
 def main(argv: list[str]) -> int:
     arguments = _arguments(argv)
     if arguments.render_only:
         results = pickle.loads(RESULTS_CACHE.read_bytes())  # written by this program's last run
-        arguments.output.write_text(verdict_simulation.keep_section(arguments.output, render(results)))
+        arguments.output.write_text(_kept_sections(arguments.output, render(results)))
         progress(f"rewrote {arguments.output} from {RESULTS_CACHE}")
         return 0
     results = _measure_everything(arguments, argv)
     RESULTS_CACHE.write_bytes(pickle.dumps(results))
-    arguments.output.write_text(verdict_simulation.keep_section(arguments.output, render(results)))
+    arguments.output.write_text(_kept_sections(arguments.output, render(results)))
     progress(f"wrote {arguments.output} after {results.seconds:.0f} s")
     return 0
 

@@ -1,7 +1,7 @@
-"""The handler's cold start: importing ``lambda/handler.py`` in a fresh interpreter, next to boto3.
+"""The handler's cold start: importing ``shadow_test_core.handler`` in a fresh interpreter, next to boto3.
 
 Each snippet runs in its own interpreter with ``lambda/`` on ``PYTHONPATH`` (as in the Lambda
-runtime, where the handler's modules are top-level) and no bytecode written (the asset ships no
+runtime, where the asset's root holds the ``shadow_test_core`` package) and no bytecode written (the asset ships no
 ``__pycache__``, so Lambda compiles the handler's sources on every cold start too). Two measures:
 
 * the process's wall time, spawn to exit, minus nothing (the ``pass`` baseline is shown beside it);
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from benchmarks._measure import LAMBDA_DIR, PYTHON, Sample, child_env, progress, timed_run
 
-#: Settings as the construct and handler validate them (``request_rules`` prop paths).
+#: Settings as the construct and handler validate them (``shadow_test_core.rules`` prop paths).
 _SETTINGS = {
     "endpoint_name": "churn-endpoint",
     "sampling_percentage": 40,
@@ -30,14 +30,18 @@ _SETTINGS = {
     "shadow_variant.instance_count": 2,
 }
 
+_HANDLER, _RULES = "shadow_test_core.handler", "shadow_test_core.rules"
+# The client the handler creates on its first invocation (botocore's adaptive retry mode).
+_CLIENT = "shadow_test_core.sagemaker_api.create_client()"
+
 #: Snippet name -> (code, module whose cumulative import time -X importtime reports).
 SNIPPETS: dict[str, tuple[str, str | None]] = {
     "python -c pass": ("pass", None),
     "import boto3": ("import boto3", "boto3"),
-    "import handler": ("import handler", "handler"),
-    "import handler + create the SageMaker client": ("import handler; handler._sagemaker()", None),
+    "import handler": (f"import {_HANDLER}", _HANDLER),
+    "import handler + create the SageMaker client": (f"import {_HANDLER}; {_CLIENT}", None),
     "import handler + client + first validation": (
-        "import handler, request_rules; handler._sagemaker(); request_rules.check_settings(" + repr(_SETTINGS) + ")",
+        f"import {_HANDLER}, {_RULES}; {_CLIENT}; {_RULES}.check_settings({_SETTINGS!r})",
         None,
     ),
 }
@@ -45,11 +49,11 @@ SNIPPETS: dict[str, tuple[str, str | None]] = {
 _VALIDATION_PROBE = f"""
 import json, time
 t0 = time.perf_counter()
-import request_rules
+from shadow_test_core import rules
 t1 = time.perf_counter()
-problems = request_rules.check_settings({_SETTINGS!r})
+problems = rules.check_settings({_SETTINGS!r})
 t2 = time.perf_counter()
-request_rules.check_settings({_SETTINGS!r})
+rules.check_settings({_SETTINGS!r})
 t3 = time.perf_counter()
 assert problems == [], problems
 print(json.dumps({{"import": t1 - t0, "first_check": t2 - t1, "second_check": t3 - t2}}))

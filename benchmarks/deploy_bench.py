@@ -25,31 +25,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._measure import PYTHON, ROOT, child_env, last_json_line, progress, timed_run
+from devtools.provider_driver import properties
 from devtools.sagemaker_standin import SageMakerStandIn
 
 ENDPOINT = "churn-endpoint"
 LOGICAL_ID = "Shadow"
-PROPS: dict[str, Any] = {
-    "EndpointName": ENDPOINT,
-    "RoleArn": "arn:aws:iam::123456789012:role/shadow-runner",
-    "ProductionVariant": {
-        "VariantName": "prod",
-        "ModelName": "model-a",
-        "InstanceType": "ml.m5.large",
-        "InstanceCount": 1,
-    },
-    "ShadowVariant": {
-        "VariantName": "shadow",
-        "ModelName": "model-b",
-        "InstanceType": "ml.c5.xlarge",
-        "InstanceCount": 2,
-    },
-    "SamplingPercentage": 40,
-    "ShadowActionOnDelete": "Remove",
-    "Tags": [{"Key": "team", "Value": "churn"}],
+#: The resource's settings as prop paths; the properties are written as the construct writes them.
+VALUES: dict[str, Any] = {
+    "endpoint_name": ENDPOINT,
+    "role": "arn:aws:iam::123456789012:role/shadow-runner",
+    "production_variant.variant_name": "prod",
+    "production_variant.model_name": "model-a",
+    "production_variant.instance_type": "ml.m5.large",
+    "production_variant.instance_count": 1,
+    "shadow_variant.variant_name": "shadow",
+    "shadow_variant.model_name": "model-b",
+    "shadow_variant.instance_type": "ml.c5.xlarge",
+    "shadow_variant.instance_count": 2,
+    "sampling_percentage": 40,
+    "shadow_action_on_delete": "Remove",
+    "tags": {"team": "churn"},
 }
-IN_PLACE = {**PROPS, "SamplingPercentage": 75, "Description": "more traffic"}
-REPLACED = {**IN_PLACE, "ShadowVariant": {**PROPS["ShadowVariant"], "InstanceType": "ml.g5.xlarge"}}
+PROPS = properties(VALUES)
+IN_PLACE = properties(VALUES, sampling_percentage=75, description="more traffic")
+REPLACED = properties(
+    VALUES, sampling_percentage=75, description="more traffic", shadow_variant__instance_type="ml.g5.xlarge"
+)
 
 #: (label, command) in order; each starts from the state the previous one left.
 STEPS: tuple[tuple[str, dict[str, Any]], ...] = (

@@ -34,18 +34,18 @@ class LogSink:
 class InvocationLog:
     """Times the handler's entry points and counts the SageMaker calls each makes.
 
-    The driver calls ``handler.on_event``/``handler.is_complete`` by name, and the handler gets its
-    client from ``handler._sagemaker()``: both are replaced by wrappers. The calls are counted on
-    botocore's ``before-call`` event (once per API call; retries are not counted again).
+    The driver calls ``handler.handle_on_event``/``handler.handle_is_complete`` by name: both are
+    replaced by wrappers. The calls are counted on the client's botocore ``before-call`` event
+    (once per API call; retries are not counted again).
     """
 
-    def __init__(self, handler: Any) -> None:
+    def __init__(self, handler: Any, client: Any) -> None:
         self.entries: list[tuple[str, float, list[str]]] = []
         self._calls: list[str] = []
-        self._hooked = False
         for entry in ("on_event", "is_complete"):
-            setattr(handler, entry, self._timed(entry, getattr(handler, entry)))
-        handler._sagemaker = self._hooking(handler._sagemaker)
+            name = f"handle_{entry}"
+            setattr(handler, name, self._timed(entry, getattr(handler, name)))
+        client.meta.events.register("before-call.sagemaker", self._count)
 
     def _timed(self, entry: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -57,16 +57,6 @@ class InvocationLog:
                 self.entries.append((entry, time.perf_counter() - started, self._calls))
 
         return timed
-
-    def _hooking(self, make_client: Callable[[], Any]) -> Callable[[], Any]:
-        def client() -> Any:
-            made = make_client()
-            if not self._hooked:
-                made.meta.events.register("before-call.sagemaker", self._count)
-                self._hooked = True
-            return made
-
-        return client
 
     def _count(self, model: Any, **_kwargs: Any) -> None:
         self._calls.append(model.name)
@@ -89,9 +79,12 @@ def main() -> int:
 
     import_seconds = time.perf_counter() - started
     from devtools.provider_driver import ProviderDriver
+    from shadow_test_core.sagemaker_api import SageMakerApi, create_client
 
-    log = InvocationLog(handler)
-    driver = ProviderDriver()
+    # The client the Lambda container would create on its first invocation, counted.
+    client = create_client()
+    log = InvocationLog(handler, client)
+    driver = ProviderDriver(api=SageMakerApi(client))
     physical_ids: dict[str, str] = {}
     answers, sink = sys.stdout, LogSink()
     sys.stdout = sink  # type: ignore[assignment]  # the handler's logs; answers keep the real stdout

@@ -85,7 +85,7 @@ def synth_cpu_ratio(results: Results) -> float:
 
 
 def validation_seconds(series: SynthSeries) -> float:
-    """The construct's synth-time validation: loading request_rules plus every check_settings call."""
+    """The construct's synth-time validation: loading shadow_test_core.rules plus every check_settings call."""
     return series.sample("validation_module_load_seconds").median + series.sample("validation_total_seconds").median
 
 
@@ -169,11 +169,9 @@ def _synth_goal(results: Results) -> Goal:
         f"The gap comes from the provider's {extra} extra resources (synthesized, validated by CDK, staged) far "
         f"more than from the construct's own code: its prop validation is {validation_seconds(construct):.2f} s; "
         f"with CDK's template validation off the ratio is {synth_unvalidated_ratio(results):.2f}\N{MULTIPLICATION SIGN}. "
-        "What would fix it: (1) shrink the provider, the fixed cost one experiment cannot amortize — one Lambda "
-        "function serving both on_event and is_complete (cr.Provider takes the same function for both; it tells "
-        "them apart by whether the event carries on_event's answer, e.g. the handler's HandlerState field), "
-        "one resource fewer to synthesize and for CDK to validate (the handlers already share one role and one "
-        "log group); (2) read the prop-validation rules from a small JSON "
+        "The provider's fixed cost is already one Lambda function serving both on_event and is_complete "
+        "(handler.handle routes on on_event's HandlerState). What would fix the rest: "
+        "read the prop-validation rules from a small JSON "
         "extracted from botocore's sagemaker model at build time (a test checks it against the installed "
         "botocore) instead of importing botocore and parsing the whole model at synth."
     )
@@ -235,7 +233,7 @@ def _import_goal(results: Results) -> Goal:
     met = max(by_importtime, by_wall) <= IMPORT_RATIO_GOAL
     fix = (
         "Move every import of boto3/botocore (and any client creation) out of module level into the "
-        "functions that call SageMaker, as handler._sagemaker() and request_rules._input_shape() do."
+        "functions that call SageMaker, as sagemaker_api.create_client() and rules.member_shape() do."
     )
     return Goal(
         f"Handler import within {IMPORT_RATIO_GOAL}\N{MULTIPLICATION SIGN} of `import boto3`", measured, met, fix
@@ -372,7 +370,7 @@ def _synth_section(results: Results) -> list[str]:
         *_cdk_validation_lines(results),
         "",
         "**What the synth-time validation adds** (the construct checks its props with the handler's "
-        "`request_rules`, which reads botocore's `sagemaker` service model): loading the rules module "
+        "`shadow_test_core.rules`, which reads botocore's `sagemaker` service model): loading the rules module "
         f"{_millis(construct.sample('validation_module_load_seconds'))}, the first `check_settings` call "
         f"(imports botocore, parses the model) {_millis(construct.sample('validation_first_seconds'))}; in all "
         f"≈{validation_seconds(construct) * 1000:.0f} ms, "
@@ -415,8 +413,8 @@ def _synth_gap_lines(results: Results) -> list[str]:
         "Where the construct's extra time goes (construct \N{MINUS SIGN} L1, differences of medians): "
         f"{_gap_parts(construct, l1)}; with CDK's template validation off (below): "
         f"{_gap_parts(results.unvalidated['construct'], results.unvalidated['l1'])}. Build includes the prop "
-        f"validation below; the construct also has {extra} more resources to synthesize (the handler's 2 "
-        "functions, the Provider framework's functions and state machine, their roles, policies and log groups) "
+        f"validation below; the construct also has {extra} more resources to synthesize (the handler's "
+        "function, the Provider framework's functions and state machine, their roles, policies and log groups) "
         "and two assets to stage (the handler's code, the framework's)."
     ]
 
@@ -564,10 +562,10 @@ def _cold_section(results: Results) -> list[str]:
         "",
         f"**Ratio import handler / import boto3: {by_importtime:.2f}\N{MULTIPLICATION SIGN} (-X importtime), {by_wall:.2f}\N{MULTIPLICATION SIGN} (wall).** "
         "The handler imports no boto3/botocore at module level: the client is created on first use "
-        "(`handler._sagemaker()`) and botocore's model is read on the first validation "
-        "(`request_rules._input_shape()`).",
+        "(`sagemaker_api.create_client()`) and botocore's model is read on the first validation "
+        "(`rules.member_shape()`).",
         "",
-        f"Validation in a fresh interpreter: import `request_rules` {_millis(cold.validation['import'])}; first "
+        f"Validation in a fresh interpreter: import `shadow_test_core.rules` {_millis(cold.validation['import'])}; first "
         f"`check_settings` {_millis(cold.validation['first_check'])} (botocore import + model); second "
         f"{_millis(cold.validation['second_check'], 2)}. A cold Create's on_event pays import, client and "
         "validation (last row above); the difference between the last two rows is the service model parsed a "

@@ -84,8 +84,7 @@ class CheckovSkip:
 
 
 _FUNCTIONS = (
-    "OnEvent/Resource",
-    "IsComplete/Resource",
+    "Handler/Resource",
     *(f"Provider/{name}/Resource" for name in ("framework-onEvent", "framework-isComplete", "framework-onTimeout")),
 )
 _PROVIDER_POLICIES = (
@@ -98,7 +97,7 @@ _LOG_GROUPS = ("HandlerLogs/Resource", "ProviderLogs/Resource")
 _STATE_MACHINE = "Provider/waiter-state-machine/Resource"
 
 _DLQ_REASON = (
-    "A dead-letter queue receives only failed asynchronous invocations. The handler functions are invoked "
+    "A dead-letter queue receives only failed asynchronous invocations. The handler function is invoked "
     "synchronously by the Provider framework; framework-onEvent is invoked by CloudFormation, whose events carry "
     "the presigned ResponseURL that a queue would store, and framework-isComplete and framework-onTimeout by the "
     "waiter state machine. Failures are answered to CloudFormation, which otherwise times the request out"

@@ -28,13 +28,18 @@ HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 _ID = declared.PROVIDER_ID
 _FRAMEWORK_MEMORY_MB = 256
+#: One invocation (an on_event or one poll) makes a few SageMaker calls with the client's retries.
+_HANDLER_TIMEOUT = Duration.minutes(2)
 _FRAMEWORK_FUNCTIONS = ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
 #: Sid of the statement the provider adds to ``encryption_key``'s key policy.
 LOGS_KEY_POLICY_SID = declared.LOGS_KEY_POLICY_SID
 
 
 class ShadowTestProvider(Construct):
-    """The handler functions and the Provider framework behind ``ShadowTestExperiment``.
+    """The handler function and the Provider framework behind ``ShadowTestExperiment``.
+
+    One Lambda function serves both of the framework's user handlers, ``on_event`` and
+    ``is_complete`` (``shadow_test_core.handler.handle`` routes each invocation).
 
     Use :meth:`of` rather than the constructor: it returns the stack's single instance.
 
@@ -69,16 +74,17 @@ class ShadowTestProvider(Construct):
             assumed_by=service_principal(declared.HANDLER_TRUST, Stack.of(self)),
             description="ShadowTestExperiment custom-resource handler",
         )
-        self.on_event_function = self._function("OnEvent", code, consts.ON_EVENT_ENTRY, Duration.minutes(2))
-        self.is_complete_function = self._function("IsComplete", code, consts.IS_COMPLETE_ENTRY, Duration.minutes(2))
+        # One function serves the framework's onEvent and isComplete (it routes on the event): one
+        # function, log group and cold start fewer than a function per entry point.
+        self.handler_function = self._function(declared.HANDLER_FUNCTION_ID, code, consts.DISPATCH_ENTRY)
 
         framework_logs = self._log_group("ProviderLogs")
         on_event_role, complete_role = (self._framework_role(id, framework_logs) for id in declared.FRAMEWORK_ROLE_IDS)
         self.provider = cr.Provider(
             self,
             "Provider",
-            on_event_handler=self.on_event_function,
-            is_complete_handler=self.is_complete_function,
+            on_event_handler=self.handler_function,
+            is_complete_handler=self.handler_function,
             query_interval=query_interval,
             total_timeout=total_timeout,
             log_group=framework_logs,
@@ -98,17 +104,9 @@ class ShadowTestProvider(Construct):
     def _log_group(self, id: str) -> logs.LogGroup:
         return logs.LogGroup(self, id, retention=self.log_retention, encryption_key=self.encryption_key)
 
-    def _handler_log_group(self) -> logs.LogGroup:
-        """One log group for both handler functions: their lines carry the request type anyway."""
-        existing = self.node.try_find_child("HandlerLogs")
-        if isinstance(existing, logs.LogGroup):
-            return existing
+    def _function(self, id: str, code: lambda_.Code, handler: str) -> lambda_.Function:
         log_group = self._log_group("HandlerLogs")
         log_group.grant_write(self.handler_role)
-        return log_group
-
-    def _function(self, id: str, code: lambda_.Code, handler: str, timeout: Duration) -> lambda_.Function:
-        log_group = self._handler_log_group()
         return lambda_.Function(
             self,
             id,
@@ -116,7 +114,7 @@ class ShadowTestProvider(Construct):
             architecture=lambda_.Architecture.ARM_64,
             code=code,
             handler=handler,
-            timeout=timeout,
+            timeout=_HANDLER_TIMEOUT,
             memory_size=256,
             role=self.handler_role,
             log_group=log_group,
@@ -177,16 +175,15 @@ class ShadowTestProvider(Construct):
         Every experiment adds its role's ARN to the same statement, so the handler's policy grows
         by one ARN per experiment rather than by a statement.
         """
-        if role.role_arn in self._passable_roles:
+        role_arn = role.role_arn  # one jsii round trip, not three: this runs once per experiment
+        if role_arn in self._passable_roles:
             return
-        self._passable_roles.add(role.role_arn)
+        self._passable_roles.add(role_arn)
         if self._pass_role is None:
-            self._pass_role = policy_statement(
-                declared.PASS_EXPERIMENT_ROLES, Stack.of(self), resources=[role.role_arn]
-            )
+            self._pass_role = policy_statement(declared.PASS_EXPERIMENT_ROLES, Stack.of(self), resources=[role_arn])
             self.handler_role.add_to_principal_policy(self._pass_role)
         else:
-            self._pass_role.add_resources(role.role_arn)
+            self._pass_role.add_resources(role_arn)
 
     @classmethod
     def of(

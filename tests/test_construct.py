@@ -229,10 +229,8 @@ def test_provider_uses_the_newest_python_and_has_retained_logs(full) -> None:
     functions = template.find_resources(
         "AWS::Lambda::Function", {"Properties": {"Handler": Match.string_like_regexp("^shadow_test_core\\.handler\\.")}}
     )
-    assert {f["Properties"]["Handler"] for f in functions.values()} == {
-        "shadow_test_core.handler.on_event",
-        "shadow_test_core.handler.is_complete",
-    }
+    # One function serves on_event and is_complete: its handler routes each invocation.
+    assert [f["Properties"]["Handler"] for f in functions.values()] == ["shadow_test_core.handler.handle"]
     assert {f["Properties"]["Runtime"] for f in functions.values()} == {"python3.14"}
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
 
@@ -246,7 +244,7 @@ def test_second_experiment_adds_no_lambda_function() -> None:
 
     two, _ = synth(two_experiments)
     count = len(one.find_resources("AWS::Lambda::Function"))
-    assert count == len(two.find_resources("AWS::Lambda::Function")) == 5
+    assert count == len(two.find_resources("AWS::Lambda::Function")) == 4
     assert len(two.find_resources("Custom::ShadowTestExperiment")) == 2
 
 
@@ -403,3 +401,17 @@ def test_experiment_waits_for_its_role_policy(full) -> None:
     template, _ = full
     (resource,) = template.find_resources("Custom::ShadowTestExperiment").values()
     assert any(d.startswith("ShadowRoleDefaultPolicy") for d in resource["DependsOn"])
+
+
+def test_the_one_handler_function_routes_polls_to_is_complete_and_requests_to_on_event(monkeypatch) -> None:
+    from shadow_test_core import handler
+
+    routed: list[str] = []
+    monkeypatch.setattr(handler, "on_event", lambda event, context=None: routed.append("on_event") or {})
+    monkeypatch.setattr(handler, "is_complete", lambda event, context=None: routed.append("is_complete") or {})
+    request = {"RequestType": "Create", "LogicalResourceId": "Shadow", "ResourceProperties": {}}
+    handler.handle(request)
+    # The framework's isComplete event is the request merged with on_event's answer.
+    handler.handle({**request, "PhysicalResourceId": "name", handler.HANDLER_STATE: {"startedAt": "now"}})
+    handler.handle({**request, "RequestType": "Delete", "PhysicalResourceId": "name"})
+    assert routed == ["on_event", "is_complete", "on_event"]

@@ -761,7 +761,7 @@ def test_20_no_log_line_holds_the_response_url(bed: Bed, capsys: pytest.CaptureF
 
 LOAD_SIZE = 50
 #: The stand-in's API rate limit (calls per second) for the load scenario; see docs/scenarios.md.
-LOAD_RATE = float(os.environ.get("SCENARIO_LOAD_RATE", "100"))
+LOAD_RATE = float(os.environ.get("SCENARIO_LOAD_RATE", "20"))
 #: What the last load scenario measured (calls, seconds), for measuring runs; see docs/scenarios.md.
 LOAD_REPORT: dict[str, float] = {}
 

@@ -353,7 +353,7 @@ def test_handlers_run_on_the_newest_python_that_aws_cdk_lib_offers(minimal: Any)
     assert HANDLER_RUNTIME.name == _newest_python()
     functions = [r for r in minimal.template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     handlers = [f for f in functions if f["Properties"]["Handler"].startswith("shadow_test_core.handler.")]
-    assert len(handlers) == 2 and {f["Properties"]["Runtime"] for f in handlers} == {_newest_python()}
+    assert len(handlers) == 1 and {f["Properties"]["Runtime"] for f in handlers} == {_newest_python()}
 
 
 @pytest.mark.parametrize("name", ["example", "minimal"])
@@ -362,7 +362,7 @@ def test_every_function_logs_json_to_a_retained_log_group_and_is_traced(
 ) -> None:
     resources = request.getfixturevalue(name).template["Resources"]
     functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(functions) == 5  # the two handlers and the Provider framework's three
+    assert len(functions) == 4  # the handler (on_event and is_complete) and the Provider framework's three
     for logical_id, function in functions.items():
         properties = function["Properties"]
         logging = properties["LoggingConfig"]

@@ -25,13 +25,15 @@ _XRAY_REASON = (
     "support resource-level permissions: X-Ray accepts only Resource '*'"
 )
 _LOGS_WRITE = ("logs:CreateLogStream", "logs:PutLogEvents")
-_HANDLER_FUNCTIONS = (f"<{PROVIDER_ID}/OnEvent.Arn>", f"<{PROVIDER_ID}/IsComplete.Arn>")
+#: The id of the one handler function (serving on_event and is_complete), under the provider.
+HANDLER_FUNCTION_ID = "Handler"
+_HANDLER_FUNCTIONS = (f"<{PROVIDER_ID}/{HANDLER_FUNCTION_ID}.Arn>",)
 _PROVIDER = "aws-cdk-lib: custom_resources.Provider"
 
 
-# --- the handler functions' role (OnEvent and IsComplete) ---------------------------------------
+# --- the handler function's role (on_event and is_complete) ---------------------------------------
 
-HANDLER_TRUST = trust(_HANDLER, _LAMBDA, "Lambda runs the two handler functions with this role")
+HANDLER_TRUST = trust(_HANDLER, _LAMBDA, "Lambda runs the handler function with this role")
 LIFECYCLE = Statement(
     sid="InferenceExperimentLifecycle",
     policy_of=_HANDLER,
@@ -157,7 +159,7 @@ def _framework_statements(role_id: str) -> tuple[Statement, ...]:
             kind=IDENTITY,
             actions=("lambda:InvokeFunction",),
             resources=(*_HANDLER_FUNCTIONS, *(f"{f}:*" for f in _HANDLER_FUNCTIONS)),
-            why="The framework calls the two handler functions",
+            why="The framework calls the handler function (for onEvent and isComplete)",
             wildcard="aws-cdk-lib's Provider grants lambda:InvokeFunction on the construct's own handler function and "
             "its qualified ARNs (':*', versions and aliases); the grant cannot be narrowed from outside the Provider "
             "and names no other function",
@@ -169,7 +171,7 @@ def _framework_statements(role_id: str) -> tuple[Statement, ...]:
             kind=IDENTITY,
             actions=("lambda:GetFunction",),
             resources=_HANDLER_FUNCTIONS,
-            why="The framework waits for the handler functions to be active",
+            why="The framework waits for the handler function to be active",
             written_by=_PROVIDER,
         ),
     )

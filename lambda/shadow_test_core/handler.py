@@ -1,7 +1,8 @@
 """Custom-resource handler for ``ShadowTestExperiment``: parse, decide, act, answer.
 
 Entry points for the aws-cdk-lib ``custom_resources.Provider`` framework: ``on_event`` starts the
-work of a CloudFormation request and ``is_complete`` advances it on every poll. Each reads the
+work of a CloudFormation request and ``is_complete`` advances it on every poll; ``handle`` is the
+deployed function's one handler and routes each invocation to one of them. Each reads the
 experiments' state through :mod:`sagemaker_api`, asks :mod:`decisions` (pure) what to do, makes
 those calls and answers. A refused call is explained by describing again and asking
 :mod:`recovery`. The SageMaker client and the clock are parameters of :func:`handle_on_event`
@@ -60,6 +61,22 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point: advance the request by one step; ``{"IsComplete": False}`` polls again."""
     return handle_is_complete(event, api=_default_api(), clock=utc_now)
+
+
+def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Lambda entry point of the provider's one function, serving the framework's onEvent and isComplete.
+
+    The framework invokes isComplete with the request merged with on_event's answer, and only that
+    answer carries ``HandlerState`` (CloudFormation's requests never do): its presence routes the poll.
+    """
+    if is_poll(event):
+        return is_complete(event, context)
+    return on_event(event, context)
+
+
+def is_poll(event: dict[str, Any]) -> bool:
+    """Whether the framework sends ``event`` to isComplete (it carries on_event's answer)."""
+    return HANDLER_STATE in event
 
 
 def _log(event: dict[str, Any], message: str, **fields: Any) -> None:
