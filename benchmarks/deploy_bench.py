@@ -25,27 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._measure import PYTHON, ROOT, child_env, last_json_line, progress, timed_run
-from devtools.provider_driver import properties
+from devtools.provider_driver import CHURN_VALUES, properties
 from devtools.sagemaker_standin import SageMakerStandIn
 
 ENDPOINT = "churn-endpoint"
 LOGICAL_ID = "Shadow"
 #: The resource's settings as prop paths; the properties are written as the construct writes them.
-VALUES: dict[str, Any] = {
-    "endpoint_name": ENDPOINT,
-    "role": "arn:aws:iam::123456789012:role/shadow-runner",
-    "production_variant.variant_name": "prod",
-    "production_variant.model_name": "model-a",
-    "production_variant.instance_type": "ml.m5.large",
-    "production_variant.instance_count": 1,
-    "shadow_variant.variant_name": "shadow",
-    "shadow_variant.model_name": "model-b",
-    "shadow_variant.instance_type": "ml.c5.xlarge",
-    "shadow_variant.instance_count": 2,
-    "sampling_percentage": 40,
-    "shadow_action_on_delete": "Remove",
-    "tags": {"team": "churn"},
-}
+VALUES: dict[str, Any] = CHURN_VALUES
 PROPS = properties(VALUES)
 IN_PLACE = properties(VALUES, sampling_percentage=75, description="more traffic")
 REPLACED = properties(

@@ -45,6 +45,25 @@ RESPONSE_LIMIT_BYTES = 4096
 _LOGS_SUFFIX = "\n\nLogs: /aws/lambda/ShadowStack-ShadowTestProviderIsCompleteE1A2B3C4-AbCdEfGh1234\n"
 
 
+#: A shadow test's settings as prop-path values (what a user writes in ShadowTestExperiment), shared
+#: by the handler's tests and the deploy benchmark: ``properties(CHURN_VALUES, **changes)``.
+CHURN_VALUES: dict[str, Any] = {
+    "endpoint_name": "churn-endpoint",
+    "role": "arn:aws:iam::123456789012:role/shadow-runner",
+    "production_variant.variant_name": "prod",
+    "production_variant.model_name": "model-a",
+    "production_variant.instance_type": "ml.m5.large",
+    "production_variant.instance_count": 1,
+    "shadow_variant.variant_name": "shadow",
+    "shadow_variant.model_name": "model-b",
+    "shadow_variant.instance_type": "ml.c5.xlarge",
+    "shadow_variant.instance_count": 2,
+    "sampling_percentage": 40,
+    "shadow_action_on_delete": "Remove",
+    "tags": {"team": "churn"},
+}
+
+
 def properties(values: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
     """The custom resource's properties for prop-path ``values``, as the construct writes them.
 

@@ -29,6 +29,7 @@ import pytest
 from botocore.config import Config
 
 from devtools.provider_driver import (
+    CHURN_VALUES,
     CREATE_FAILED_MARKER,
     RESPONSE_LIMIT_BYTES,
     RESPONSE_URL,
@@ -45,21 +46,7 @@ ENDPOINT = "churn-endpoint"
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-runner"
 PRODUCTION = {"VariantName": "prod", "ModelName": "model-a", "InstanceType": "ml.m5.large", "InstanceCount": 1}
 #: The resource's settings as prop-path values (what a user writes in ShadowTestExperiment).
-VALUES: dict[str, Any] = {
-    "endpoint_name": ENDPOINT,
-    "role": ROLE_ARN,
-    "production_variant.variant_name": "prod",
-    "production_variant.model_name": "model-a",
-    "production_variant.instance_type": "ml.m5.large",
-    "production_variant.instance_count": 1,
-    "shadow_variant.variant_name": "shadow",
-    "shadow_variant.model_name": "model-b",
-    "shadow_variant.instance_type": "ml.c5.xlarge",
-    "shadow_variant.instance_count": 2,
-    "sampling_percentage": 40,
-    "shadow_action_on_delete": "Remove",
-    "tags": {"team": "churn"},
-}
+VALUES: dict[str, Any] = CHURN_VALUES
 PROPS: dict[str, Any] = properties(VALUES)
 OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/OtherStack/99999999-0000-1111-2222-333344445555"
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}")
