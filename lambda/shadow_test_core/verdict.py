@@ -190,15 +190,7 @@ def _latency_check(periods: list[Period], field: str, percentile: str, margins: 
     estimate, lower, upper = math.exp(interval.estimate), math.exp(interval.lower), math.exp(interval.upper)
     status = _decide(interval, math.log(margins.latency_ratio))
     stated = f"{_ratio(estimate)} ({margins.confidence:.0%} interval {_ratio(lower)} to {_ratio(upper)})"
-    if len(ratios) < margins.min_periods:
-        status = CheckStatus.NOT_ENOUGH_DATA
-        message = f"{stated}; {len(ratios)} periods, at least {margins.min_periods} needed to decide"
-    elif status is CheckStatus.PASS:
-        message = f"{stated}, within x{margins.latency_ratio:g}"
-    elif status is CheckStatus.FAIL:
-        message = f"{stated}, beyond x{margins.latency_ratio:g}"
-    else:
-        message = f"{stated} reaches across x{margins.latency_ratio:g}; more periods narrow it"
+    status, message = _worded(status, stated, len(ratios), margins.min_periods, f"x{margins.latency_ratio:g}")
     return Check(
         name=name,
         label=label,
@@ -211,6 +203,17 @@ def _latency_check(periods: list[Period], field: str, percentile: str, margins: 
         periods=len(ratios),
         message=message if decides else f"{stated}; shown, p99 decides",
     )
+
+
+def _worded(status: CheckStatus, stated: str, periods: int, min_periods: int, margin: str) -> tuple[CheckStatus, str]:
+    """The check's status (too few periods never decide) and its sentence against ``margin``."""
+    if periods < min_periods:
+        return CheckStatus.NOT_ENOUGH_DATA, f"{stated}; {periods} periods, at least {min_periods} needed to decide"
+    if status is CheckStatus.PASS:
+        return status, f"{stated}, within {margin}"
+    if status is CheckStatus.FAIL:
+        return status, f"{stated}, beyond {margin}"
+    return status, f"{stated} reaches across {margin}; more periods narrow it"
 
 
 def _error_check(periods: list[Period], margins: Margins) -> Check:
@@ -248,15 +251,7 @@ def _error_check(periods: list[Period], margins: Margins) -> Check:
     stated = (
         f"{points.estimate:+.3f} pp ({margins.confidence:.0%} interval {points.lower:+.3f} to {points.upper:+.3f} pp)"
     )
-    if len(periods) < margins.min_periods:
-        status = CheckStatus.NOT_ENOUGH_DATA
-        message = f"{stated}; {len(periods)} periods, at least {margins.min_periods} needed to decide"
-    elif status is CheckStatus.PASS:
-        message = f"{stated}, within +{margins.error_delta:g} pp"
-    elif status is CheckStatus.FAIL:
-        message = f"{stated}, beyond +{margins.error_delta:g} pp"
-    else:
-        message = f"{stated} reaches across +{margins.error_delta:g} pp; more periods narrow it"
+    status, message = _worded(status, stated, len(periods), margins.min_periods, f"+{margins.error_delta:g} pp")
     return Check(
         name=name,
         label=label,
