@@ -4,8 +4,8 @@
     .venv/bin/python .ci/security_doc.py          # rewrite the tables in docs/security.md
     .venv/bin/python .ci/security_doc.py --check  # exit 1 when the doc and the catalog differ
 
-The IAM table comes from constructs_pkg/permissions (each statement declared once), the
-acknowledgement and checkov tables from constructs_pkg/nag_acknowledgements.py. Each table sits between ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->``;
+The IAM table comes from constructs_pkg/security/statements (each statement declared once), the
+acknowledgement and checkov tables from constructs_pkg/security/acknowledgements.py. Each table sits between ``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->``;
 tests/test_security.py checks them with :func:`stale_tables`.
 """
 
@@ -23,8 +23,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from constructs_pkg.nag_acknowledgements import ACKNOWLEDGEMENTS, CHECKOV_SKIPS  # noqa: E402
-from constructs_pkg.permissions import STATEMENTS  # noqa: E402
+from constructs_pkg.security.acknowledgements import ACKNOWLEDGEMENTS, CHECKOV_SKIPS  # noqa: E402
+from constructs_pkg.security.statements import STATEMENTS  # noqa: E402
 
 DOC = ROOT / "docs" / "security.md"
 #: Each document and the generated blocks it must hold (README.md points to docs/security.md).

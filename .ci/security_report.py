@@ -266,7 +266,7 @@ def main() -> int:
 
 
 def cdk_nag_pack_names() -> tuple[str, ...]:
-    """The packs' plugin names (constructs_pkg.nag_acknowledgements.PACKS; literal so that older trees run it)."""
+    """The packs' plugin names (constructs_pkg.security.acknowledgements.PACKS; literal so that older trees run it)."""
     return ("AwsSolutions", "Serverless", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
 

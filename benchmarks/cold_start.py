@@ -1,4 +1,4 @@
-"""The handler's cold start: importing ``shadow_test_core.handler`` in a fresh interpreter, next to boto3.
+"""The handler's cold start: importing ``shadow_test_core.experiment.handler`` in a fresh interpreter, next to boto3.
 
 Each snippet runs in its own interpreter with ``lambda/`` on ``PYTHONPATH`` (as in the Lambda
 runtime, where the asset's root holds the ``shadow_test_core`` package) and no bytecode written (the asset ships no
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from benchmarks._measure import LAMBDA_DIR, PYTHON, Sample, child_env, progress, timed_run
 
-#: Settings as the construct and handler validate them (``shadow_test_core.rules`` prop paths).
+#: Settings as the construct and handler validate them (``shadow_test_core.experiment.rules`` prop paths).
 _SETTINGS = {
     "endpoint_name": "churn-endpoint",
     "sampling_percentage": 40,
@@ -30,9 +30,9 @@ _SETTINGS = {
     "shadow_variant.instance_count": 2,
 }
 
-_HANDLER, _RULES = "shadow_test_core.handler", "shadow_test_core.rules"
+_HANDLER, _RULES = "shadow_test_core.experiment.handler", "shadow_test_core.experiment.rules"
 # The client the handler creates on its first invocation (botocore's adaptive retry mode).
-_CLIENT = "shadow_test_core.sagemaker_api.create_client()"
+_CLIENT = "shadow_test_core.experiment.sagemaker_api.create_client()"
 
 #: Snippet name -> (code, module whose cumulative import time -X importtime reports).
 SNIPPETS: dict[str, tuple[str, str | None]] = {
@@ -49,7 +49,7 @@ SNIPPETS: dict[str, tuple[str, str | None]] = {
 _VALIDATION_PROBE = f"""
 import json, time
 t0 = time.perf_counter()
-from shadow_test_core import rules
+from shadow_test_core.experiment import rules
 t1 = time.perf_counter()
 problems = rules.check_settings({_SETTINGS!r})
 t2 = time.perf_counter()

@@ -27,9 +27,9 @@ import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from shadow_test_core.capture_pairing import ShadowIndex
-from shadow_test_core.capture_records import parse_records
-from shadow_test_core.capture_source import LocalCapture
+from shadow_test_core.capture.pairing import ShadowIndex
+from shadow_test_core.capture.records import parse_records
+from shadow_test_core.capture.source import LocalCapture
 
 ENDPOINT = "churn-endpoint"
 PER_OBJECT = 10_000
@@ -104,7 +104,7 @@ def index_bytes_per_record(root: Path, sample: int) -> float:
     source = LocalCapture(root)
     objects = source.objects(ENDPOINT, "shadow")
     records = parse_records(line for item in objects for line in source.lines(item, lambda _n: None))
-    from shadow_test_core.capture_answers import compile_output_path
+    from shadow_test_core.capture.answers import compile_output_path
 
     index = ShadowIndex(compile_output_path("predictions[0].label"))
     tracemalloc.start()

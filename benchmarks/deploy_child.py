@@ -75,11 +75,11 @@ def _execute(driver: Any, command: dict[str, Any], physical_ids: dict[str, str])
 
 def main() -> int:
     started = time.perf_counter()
-    from shadow_test_core import handler
+    from shadow_test_core.experiment import handler
 
     import_seconds = time.perf_counter() - started
     from devtools.provider_driver import ProviderDriver
-    from shadow_test_core.sagemaker_api import SageMakerApi, create_client
+    from shadow_test_core.experiment.sagemaker_api import SageMakerApi, create_client
 
     # The client the Lambda container would create on its first invocation, counted.
     client = create_client()

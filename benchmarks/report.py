@@ -85,7 +85,7 @@ def synth_cpu_ratio(results: Results) -> float:
 
 
 def validation_seconds(series: SynthSeries) -> float:
-    """The construct's synth-time validation: loading shadow_test_core.rules plus every check_settings call."""
+    """The construct's synth-time validation: loading shadow_test_core.experiment.rules plus every check_settings call."""
     return series.sample("validation_module_load_seconds").median + series.sample("validation_total_seconds").median
 
 
@@ -370,7 +370,7 @@ def _synth_section(results: Results) -> list[str]:
         *_cdk_validation_lines(results),
         "",
         "**What the synth-time validation adds** (the construct checks its props with the handler's "
-        "`shadow_test_core.rules`, which reads botocore's `sagemaker` service model): loading the rules module "
+        "`shadow_test_core.experiment.rules`, which reads botocore's `sagemaker` service model): loading the rules module "
         f"{_millis(construct.sample('validation_module_load_seconds'))}, the first `check_settings` call "
         f"(imports botocore, parses the model) {_millis(construct.sample('validation_first_seconds'))}; in all "
         f"≈{validation_seconds(construct) * 1000:.0f} ms, "
@@ -565,7 +565,7 @@ def _cold_section(results: Results) -> list[str]:
         "(`sagemaker_api.create_client()`) and botocore's model is read on the first validation "
         "(`rules.member_shape()`).",
         "",
-        f"Validation in a fresh interpreter: import `shadow_test_core.rules` {_millis(cold.validation['import'])}; first "
+        f"Validation in a fresh interpreter: import `shadow_test_core.experiment.rules` {_millis(cold.validation['import'])}; first "
         f"`check_settings` {_millis(cold.validation['first_check'])} (botocore import + model); second "
         f"{_millis(cold.validation['second_check'], 2)}. A cold Create's on_event pays import, client and "
         "validation (last row above); the difference between the last two rows is the service model parsed a "

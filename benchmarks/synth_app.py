@@ -35,7 +35,7 @@ def _cdk_context() -> dict[str, Any]:
 
 
 class ValidationTimer:
-    """Wraps ``shadow_test_core.rules.check_settings`` (the construct's synth-time validation) to time its calls.
+    """Wraps ``shadow_test_core.experiment.rules.check_settings`` (the construct's synth-time validation) to time its calls.
 
     The first call pays for importing botocore and reading its ``sagemaker`` service model.
     """
@@ -46,7 +46,7 @@ class ValidationTimer:
 
     def install(self) -> None:
         started = time.perf_counter()
-        from shadow_test_core import rules
+        from shadow_test_core.experiment import rules
 
         self.load_seconds = time.perf_counter() - started
         original: Callable[..., list[str]] = rules.check_settings

@@ -15,7 +15,7 @@ The traffic model (one run = a day of 5-minute periods):
 - the shadow gets every request (the construct's default ``sampling_percentage=100``), or half of
   them in a second series; its latency is production's times the scenario's ratio.
 
-Both judges see the same per-period numbers: the paired verdict (``shadow_test_core.verdict``)
+Both judges see the same per-period numbers: the paired verdict (``shadow_test_core.verdict.judge``)
 takes each period's p99 as a pair; the Kayenta-style judge takes the two p99 series and the two
 5XX-rate series as unordered samples, the effect-size gate on latency set to the same 1.2 margin.
 """
@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.kayenta_judge import KayentaMetric, kayenta_judge, shift_interval
-from shadow_test_core.period_data import Period, PeriodData, VariantPeriod, write_period_data
-from shadow_test_core.verdict import Margins, Verdict, judge
+from shadow_test_core.verdict.judge import Margins, Verdict, judge
+from shadow_test_core.verdict.period_data import Period, PeriodData, VariantPeriod, write_period_data
 
 PERIODS = 288  # a day of 5-minute periods
 SCENARIOS = (1.0, 1.2, 1.3, 1.5)
@@ -297,7 +297,7 @@ def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int)
         "CPUs). The model is in `benchmarks/verdict_simulation.py`'s docstring: a day of 5-minute periods in "
         "which both variants share each period's load, request mix and a heavy-tailed latency shock, plus "
         "independent per-variant noise, occasional hiccups and per-request jitter. Paired: "
-        "`shadow_test_core.verdict.judge` with the defaults "
+        "`shadow_test_core.verdict.judge.judge` with the defaults "
         f"(p99 ratio margin x{MARGINS.latency_ratio:g}, 5XX +{MARGINS.error_delta:g} pp, "
         f"{MARGINS.confidence:.0%} intervals, at least {MARGINS.min_periods} periods). Kayenta-style: "
         "`benchmarks/kayenta_judge.py`, NetflixACAJudge as published (NaN and IQR outlier removal, "

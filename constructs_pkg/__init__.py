@@ -10,17 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "DataCapture": "constructs_pkg.data_capture",
-    "DesiredState": "constructs_pkg.desired_state",
-    "ExperimentMonitoringMixin": "constructs_pkg.monitoring",
-    "ImportedShadowTestExperiment": "constructs_pkg.imported_experiment",
-    "ModelVariant": "constructs_pkg.variant",
-    "Schedule": "constructs_pkg.schedule",
+    "DataCapture": "constructs_pkg.props",
+    "DesiredState": "constructs_pkg.props",
+    "ExperimentMonitoringMixin": "constructs_pkg.monitoring.experiment_monitoring",
+    "ImportedShadowTestExperiment": "constructs_pkg.monitoring.imported_experiment",
+    "ModelVariant": "constructs_pkg.props",
+    "Schedule": "constructs_pkg.props",
     "ShadowTestExperiment": "constructs_pkg.experiment",
     "ShadowTestProvider": "constructs_pkg.provider",
     "ValidationError": "constructs_pkg.errors",
-    "VariantAction": "constructs_pkg.variant",
-    "VariantMetrics": "constructs_pkg.metrics",
+    "VariantAction": "constructs_pkg.props",
+    "VariantMetrics": "constructs_pkg.monitoring.metrics",
 }
 
 __all__ = [
@@ -39,16 +39,13 @@ __all__ = [
 assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from constructs_pkg.data_capture import DataCapture
-    from constructs_pkg.desired_state import DesiredState
     from constructs_pkg.errors import ValidationError
     from constructs_pkg.experiment import ShadowTestExperiment
-    from constructs_pkg.imported_experiment import ImportedShadowTestExperiment
-    from constructs_pkg.metrics import VariantMetrics
-    from constructs_pkg.monitoring import ExperimentMonitoringMixin
+    from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
+    from constructs_pkg.monitoring.imported_experiment import ImportedShadowTestExperiment
+    from constructs_pkg.monitoring.metrics import VariantMetrics
+    from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
     from constructs_pkg.provider import ShadowTestProvider
-    from constructs_pkg.schedule import Schedule
-    from constructs_pkg.variant import ModelVariant, VariantAction
 
 
 def __getattr__(name: str) -> Any:

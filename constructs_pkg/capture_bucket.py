@@ -2,7 +2,7 @@
 
 Following aws-solutions-constructs, server access logging is on by default: to a bucket the caller
 passes, or else to a bucket created next to the capture bucket with the same protections. The
-"no access logs" findings of that log bucket are acknowledged (constructs_pkg/nag_acknowledgements.py);
+"no access logs" findings of that log bucket are acknowledged (constructs_pkg/security/acknowledgements.py);
 turning logging off leaves the capture bucket's finding to the user.
 """
 

@@ -13,25 +13,22 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_pkg.capture_access import CaptureAccessMixin
 from constructs_pkg.capture_bucket import create_capture_bucket
-from constructs_pkg.data_capture import DataCapture
-from constructs_pkg.desired_state import DesiredState
 from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
-from constructs_pkg.grants import grant_capture_key, grant_shadow_test, grant_volume_key
-from constructs_pkg.imported_experiment import import_experiment
-from constructs_pkg.metrics import VariantMetrics
-from constructs_pkg.monitoring import ExperimentMonitoringMixin
-from constructs_pkg.nag_acknowledgements import EXPERIMENT, acknowledge_own_findings
-from constructs_pkg.permissions.declaration import service_principal
-from constructs_pkg.permissions.experiment_roles import EXPERIMENT_TRUST
+from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
+from constructs_pkg.monitoring.imported_experiment import import_experiment
+from constructs_pkg.monitoring.metrics import VariantMetrics
+from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
 from constructs_pkg.provider import ShadowTestProvider
-from constructs_pkg.schedule import Schedule
+from constructs_pkg.security.acknowledgements import EXPERIMENT, acknowledge_own_findings
+from constructs_pkg.security.capture_access import CaptureAccessMixin
+from constructs_pkg.security.declaration import service_principal
+from constructs_pkg.security.experiment_roles import EXPERIMENT_TRUST
+from constructs_pkg.security.grants import grant_capture_key, grant_shadow_test, grant_volume_key
 from constructs_pkg.validation import check_props
-from constructs_pkg.variant import ModelVariant, VariantAction
-from shadow_test_core import settings
 from shadow_test_core.consts import RESOURCE_TYPE
-from shadow_test_core.experiment_spec import DEPLOY_TIME_CHECKS
+from shadow_test_core.experiment import settings
+from shadow_test_core.experiment.spec import DEPLOY_TIME_CHECKS
 
 
 @jsii.implements(ITaggable)

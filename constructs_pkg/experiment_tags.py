@@ -15,8 +15,8 @@ import jsii
 from aws_cdk import IStableAnyProducer, Lazy, TagManager, TagType, Token
 from constructs import IValidation
 
-from shadow_test_core import rules
 from shadow_test_core.consts import RESOURCE_TYPE
+from shadow_test_core.experiment import rules
 
 #: The ``tags`` prop wins over ``Tags.of(scope).add(...)`` at its default priority (100) on the
 #: same key: a tag written on the experiment itself is the more specific one.

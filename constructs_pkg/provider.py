@@ -12,9 +12,9 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from constructs_pkg._handler_code import handler_asset_dir
-from constructs_pkg.nag_acknowledgements import PROVIDER, acknowledge_own_findings
-from constructs_pkg.permissions import provider_roles as declared
-from constructs_pkg.permissions.declaration import policy_statement, service_principal
+from constructs_pkg.security import provider_roles as declared
+from constructs_pkg.security.acknowledgements import PROVIDER, acknowledge_own_findings
+from constructs_pkg.security.declaration import policy_statement, service_principal
 from shadow_test_core import consts
 
 #: Default time between two ``is_complete`` polls: a shadow variant takes minutes to start.
@@ -39,7 +39,7 @@ class ShadowTestProvider(Construct):
     """The handler function and the Provider framework behind ``ShadowTestExperiment``.
 
     One Lambda function serves both of the framework's user handlers, ``on_event`` and
-    ``is_complete`` (``shadow_test_core.handler.handle`` routes each invocation).
+    ``is_complete`` (``shadow_test_core.experiment.handler.handle`` routes each invocation).
 
     Use :meth:`of` rather than the constructor: it returns the stack's single instance.
 

@@ -15,12 +15,9 @@ from typing import Any
 from aws_cdk import Annotations, Duration, Token
 from constructs import Construct
 
-from constructs_pkg.data_capture import DataCapture
-from constructs_pkg.desired_state import DesiredState
 from constructs_pkg.errors import ValidationError
-from constructs_pkg.schedule import Schedule
-from constructs_pkg.variant import ModelVariant, VariantAction
-from shadow_test_core import rules, settings
+from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
+from shadow_test_core.experiment import rules, settings
 
 #: Warning ids, for ``Annotations``/``Validations`` acknowledgements.
 WARN_NO_DATA_CAPTURE = "constructs_pkg:noDataCapture"

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shadow_test_core import handler, settings
-from shadow_test_core.rules import utc_now
-from shadow_test_core.sagemaker_api import SageMakerApi, create_client
+from shadow_test_core.experiment import handler, settings
+from shadow_test_core.experiment.rules import utc_now
+from shadow_test_core.experiment.sagemaker_api import SageMakerApi, create_client
 
 CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
 MISSING_PHYSICAL_ID_MARKER = "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from shadow_test_core.capture_answers import answers_agree, format_answer
-from shadow_test_core.capture_pairing import CompareOptions, PairingSummary, compare_variants
-from shadow_test_core.capture_records import CaptureFormatError, CaptureRecord, parse_record, parse_records
-from shadow_test_core.ground_truth import GroundTruthError, read_labels
+from shadow_test_core.capture.answers import answers_agree, format_answer
+from shadow_test_core.capture.ground_truth import GroundTruthError, read_labels
+from shadow_test_core.capture.pairing import CompareOptions, PairingSummary, compare_variants
+from shadow_test_core.capture.records import CaptureFormatError, CaptureRecord, parse_record, parse_records
 from tests.capture_factory import Exchange, at, b64, record
 
 # =====================================================================================
@@ -385,7 +385,7 @@ def test_malformed_ground_truth_names_file_line_and_field(tmp_path: Path, text: 
 def test_output_path_finds_what_jmespath_finds(expression: str, document: Any) -> None:
     import jmespath
 
-    from shadow_test_core.capture_answers import compile_output_path
+    from shadow_test_core.capture.answers import compile_output_path
 
     compiled = compile_output_path(expression)
     assert compiled is not None

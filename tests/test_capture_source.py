@@ -11,10 +11,10 @@ import pytest
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
-from shadow_test_core import capture_source
-from shadow_test_core.capture_pairing import compare_variants
-from shadow_test_core.capture_records import parse_records
-from shadow_test_core.capture_source import (
+from shadow_test_core.capture import source as capture_source
+from shadow_test_core.capture.pairing import compare_variants
+from shadow_test_core.capture.records import parse_records
+from shadow_test_core.capture.source import (
     CaptureAccessError,
     CaptureLocation,
     CaptureNotFoundError,

@@ -1,4 +1,4 @@
-"""The agreement statistics (shadow_test_core.agreement) against scipy, and the verdict rules."""
+"""The agreement statistics (shadow_test_core.capture.agreement) against scipy, and the verdict rules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from shadow_test_core.agreement import (
+from shadow_test_core.capture.agreement import (
     AgreementThresholds,
     Outcome,
     evaluate_agreement,
@@ -17,7 +17,7 @@ from shadow_test_core.agreement import (
     tango_interval,
     wilson_interval,
 )
-from shadow_test_core.capture_pairing import PairingSummary
+from shadow_test_core.capture.pairing import PairingSummary
 
 Z95 = stats.norm.ppf(0.975)
 

@@ -227,10 +227,10 @@ def test_capture_bucket_is_private_encrypted_versioned_and_retained(full) -> Non
 def test_provider_uses_the_newest_python_and_has_retained_logs(full) -> None:
     template, _ = full
     functions = template.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": Match.string_like_regexp("^shadow_test_core\\.handler\\.")}}
+        "AWS::Lambda::Function", {"Properties": {"Handler": Match.string_like_regexp("^shadow_test_core\\.experiment\\.handler\\.")}}
     )
     # One function serves on_event and is_complete: its handler routes each invocation.
-    assert [f["Properties"]["Handler"] for f in functions.values()] == ["shadow_test_core.handler.handle"]
+    assert [f["Properties"]["Handler"] for f in functions.values()] == ["shadow_test_core.experiment.handler.handle"]
     assert {f["Properties"]["Runtime"] for f in functions.values()} == {"python3.14"}
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
 
@@ -404,7 +404,7 @@ def test_experiment_waits_for_its_role_policy(full) -> None:
 
 
 def test_the_one_handler_function_routes_polls_to_is_complete_and_requests_to_on_event(monkeypatch) -> None:
-    from shadow_test_core import handler
+    from shadow_test_core.experiment import handler
 
     routed: list[str] = []
     monkeypatch.setattr(handler, "on_event", lambda event, context=None: routed.append("on_event") or {})

@@ -22,8 +22,8 @@ from devtools.provider_driver import (
     as_cloudformation_sends,
     properties,
 )
-from shadow_test_core import decisions, recovery
-from shadow_test_core.decisions import (
+from shadow_test_core.experiment import decisions, recovery
+from shadow_test_core.experiment.decisions import (
     DELETES_REPLACED,
     REPLACES_CREATED,
     REPLACES_NAME,
@@ -33,14 +33,14 @@ from shadow_test_core.decisions import (
     Plan,
     Request,
 )
-from shadow_test_core.experiment_spec import (
+from shadow_test_core.experiment.settings import SETTINGS
+from shadow_test_core.experiment.spec import (
     OWNER_RESOURCE_TAG,
     OWNER_STACK_TAG,
     ExperimentSpec,
     generated_name,
     parse_properties,
 )
-from shadow_test_core.settings import SETTINGS
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"

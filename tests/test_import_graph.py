@@ -98,8 +98,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_the_library_modules_and_their_imports() -> None:
     graph = import_graph()
-    assert "constructs_pkg.permissions.experiment_roles" in graph["constructs_pkg.grants"]
-    assert "constructs_pkg.nag_acknowledgements" in graph["constructs_pkg.provider"]
+    assert "constructs_pkg.security.experiment_roles" in graph["constructs_pkg.security.grants"]
+    assert "constructs_pkg.security.acknowledgements" in graph["constructs_pkg.provider"]
 
 
 def test_no_import_circle_in_the_library_or_the_runtime() -> None:
@@ -112,7 +112,7 @@ def test_a_circle_would_be_found() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["constructs_pkg.nag_acknowledgements", "constructs_pkg.permissions", "constructs_pkg.provider"],
+    ["constructs_pkg.security.acknowledgements", "constructs_pkg.security.statements", "constructs_pkg.provider"],
 )
 def test_a_module_of_the_former_circle_imports_alone(module: str) -> None:
     """``_acknowledgements`` -> ``experiment`` -> ``provider`` -> ``_acknowledgements`` was the circle."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from constructs_pkg.cli import main as cli
-from shadow_test_core.period_data import write_period_data
+from shadow_test_core.verdict.period_data import write_period_data
 from tests.test_verdict import simulated
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,15 +15,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from constructs import Construct
 
-from constructs_pkg.imported_experiment import ImportedShadowTestExperiment, import_experiment
-from constructs_pkg.metrics import ENDPOINT_INSTANCE_NAMESPACE, INVOCATION_NAMESPACE, VariantMetrics
-from constructs_pkg.monitoring import (
+from constructs_pkg.monitoring.experiment_monitoring import (
     DASHBOARD_ID,
     ERROR_RATE_ALARM_ID,
     LATENCY_ALARM_ID,
     MISSING_SHADOW_INVOCATIONS_ALARM_ID,
     ExperimentMonitoringMixin,
 )
+from constructs_pkg.monitoring.imported_experiment import ImportedShadowTestExperiment, import_experiment
+from constructs_pkg.monitoring.metrics import ENDPOINT_INSTANCE_NAMESPACE, INVOCATION_NAMESPACE, VariantMetrics
 from tests.synth import synth
 
 EXPERIMENT = "churn-shadow"

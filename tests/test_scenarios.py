@@ -38,9 +38,9 @@ from devtools.provider_driver import (
     properties,
 )
 from devtools.sagemaker_standin import TERMINAL_STATUSES, SageMakerStandIn
-from shadow_test_core import rules as request_rules
-from shadow_test_core.experiment_spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
-from shadow_test_core.sagemaker_api import SageMakerApi, create_client
+from shadow_test_core.experiment import rules as request_rules
+from shadow_test_core.experiment.sagemaker_api import SageMakerApi, create_client
+from shadow_test_core.experiment.spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG
 
 ENDPOINT = "churn-endpoint"
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-runner"

@@ -2,7 +2,7 @@
 
 The example app, a minimal stack and a capture stack are synthesized once each, with cdk.json's
 context and the five cdk-nag packs; a "variants" stack uses every option, to check that the IAM
-statements declared in constructs_pkg/permissions cover each statement the construct can write
+statements declared in constructs_pkg/security/statements cover each statement the construct can write
 and that no declaration is stale; a stack with a plain ``DataCapture()`` checks that the capture
 bucket's server access logs are on by default (defect 2 of issue 12). cfn-lint runs through its API and checkov as a
 subprocess of its own virtualenv (it must be installed in CI: .ci/install_checkov.sh).
@@ -30,12 +30,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 from constructs import Construct
 
-from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment, ValidationError, policy_reading
-from constructs_pkg import nag_acknowledgements as nag
-from constructs_pkg.permissions import STATEMENTS
-from constructs_pkg.permissions.declaration import IDENTITY, RESOURCE, TRUST
-from constructs_pkg.permissions.provider_roles import PROVIDER_ID
+from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment, ValidationError
 from constructs_pkg.provider import HANDLER_RUNTIME, LOGS_KEY_POLICY_SID, ShadowTestProvider
+from constructs_pkg.security import acknowledgements as nag
+from constructs_pkg.security import policy_reading
+from constructs_pkg.security.declaration import IDENTITY, RESOURCE, TRUST
+from constructs_pkg.security.provider_roles import PROVIDER_ID
+from constructs_pkg.security.statements import STATEMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"account": "123456789012", "region": "us-east-1"}
@@ -269,7 +270,7 @@ def test_every_statement_of_the_construct_is_declared(name: str, request: pytest
     atoms = construct_atoms(synthesized)
     assert atoms
     unlisted = sorted({a.describe() for a in atoms if not policy_reading.declarations_allowing(a)})
-    assert not unlisted, "statements missing from constructs_pkg/permissions:\n" + "\n".join(unlisted)
+    assert not unlisted, "statements missing from constructs_pkg/security/statements:\n" + "\n".join(unlisted)
 
 
 def test_every_declared_statement_is_synthesized_somewhere(every_stack: list[Any]) -> None:
@@ -352,7 +353,7 @@ def _newest_python() -> str:
 def test_handlers_run_on_the_newest_python_that_aws_cdk_lib_offers(minimal: Any) -> None:
     assert HANDLER_RUNTIME.name == _newest_python()
     functions = [r for r in minimal.template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    handlers = [f for f in functions if f["Properties"]["Handler"].startswith("shadow_test_core.handler.")]
+    handlers = [f for f in functions if f["Properties"]["Handler"].startswith("shadow_test_core.experiment.handler.")]
     assert len(handlers) == 1 and {f["Properties"]["Runtime"] for f in handlers} == {_newest_python()}
 
 
@@ -385,7 +386,7 @@ def test_example_encrypts_the_provider_logs_with_its_key(example: Any) -> None:
 
 
 def _handler_module() -> ast.Module:
-    return ast.parse((ROOT / "lambda" / "shadow_test_core" / "handler.py").read_text())
+    return ast.parse((ROOT / "lambda" / "shadow_test_core" / "experiment" / "handler.py").read_text())
 
 
 def test_handler_prints_only_through_its_json_logger() -> None:
@@ -398,7 +399,7 @@ def test_handler_prints_only_through_its_json_logger() -> None:
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"
     ]
     assert printers == ["_log"]
-    for module in (ROOT / "lambda" / "shadow_test_core").glob("*.py"):
+    for module in (ROOT / "lambda" / "shadow_test_core").rglob("*.py"):
         source = module.read_text()
         if module.name == "sagemaker_api.py":
             # Only to cap the AWS SDK's own loggers (defect 1): it logs nothing itself.
@@ -444,7 +445,7 @@ def test_handler_never_logs_the_event_itself() -> None:
 
 
 def test_handler_log_line_holds_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
-    from shadow_test_core import handler
+    from shadow_test_core.experiment import handler
 
     secret_url = "https://cloudformation-custom-resource-response.s3.amazonaws.com/x?X-Amz-Signature=SECRET"
     event = {

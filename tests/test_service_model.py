@@ -11,8 +11,8 @@ from botocore.validate import ParamValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shadow_test_core import rules, service_model
-from shadow_test_core.service_model import (
+from shadow_test_core.experiment import rules, service_model
+from shadow_test_core.experiment.service_model import (
     UnsupportedPatternError,
     compile_java_pattern,
     input_problems,

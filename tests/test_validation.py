@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from constructs_pkg import DataCapture, ModelVariant, Schedule, ShadowTestExperiment, ValidationError, VariantAction
 from devtools.provider_driver import as_cloudformation_sends, properties
-from shadow_test_core import rules as request_rules
-from shadow_test_core.experiment_spec import InvalidProperties, parse_properties
-from shadow_test_core.service_model import input_problems, service_model
+from shadow_test_core.experiment import rules as request_rules
+from shadow_test_core.experiment.service_model import input_problems, service_model
+from shadow_test_core.experiment.spec import InvalidProperties, parse_properties
 
 PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
 SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.c5.xlarge")

@@ -1,4 +1,4 @@
-"""The verdict (``shadow_test_core.verdict``) and its saved data (``shadow_test_core.period_data``)."""
+"""The verdict (``shadow_test_core.verdict.judge``) and its saved data (``shadow_test_core.verdict.period_data``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shadow_test_core.period_data import (
+from shadow_test_core.verdict.judge import CheckStatus, Margins, Verdict, judge
+from shadow_test_core.verdict.period_data import (
     Period,
     PeriodData,
     PeriodDataError,
@@ -21,7 +22,6 @@ from shadow_test_core.period_data import (
     period_data_document,
     write_period_data,
 )
-from shadow_test_core.verdict import CheckStatus, Margins, Verdict, judge
 
 START = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
 

@@ -1,4 +1,4 @@
-"""The verdict's statistics (``shadow_test_core.paired_stats``) against scipy.stats on random data.
+"""The verdict's statistics (``shadow_test_core.stats``) against scipy.stats on random data.
 
 scipy has no signed-rank confidence interval, so the interval is checked by what defines it: it
 holds exactly the shifts the two-sided Wilcoxon test does not reject. Just outside each end
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from shadow_test_core.paired_stats import (
+from shadow_test_core.stats import (
     EXACT_LIMIT,
     hodges_lehmann,
     newcombe_difference,
@@ -171,7 +171,7 @@ def test_invalid_arguments_are_rejected(call: object, message: str) -> None:
 
 def test_the_statistics_import_nothing_third_party(root: Path) -> None:
     probe = (
-        "import sys; import shadow_test_core.verdict, shadow_test_core.period_data;"
+        "import sys; import shadow_test_core.verdict.judge, shadow_test_core.verdict.period_data;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'numpy', 'scipy', 'boto3', 'botocore', 'aws_cdk'}))"
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True)

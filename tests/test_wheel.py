@@ -55,9 +55,13 @@ def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path
     assert package.startswith(str(site))
     template = json.loads((workdir / "cdk.out" / "FromWheel.template.json").read_text())
     assert any(r["Type"] == "Custom::ShadowTestExperiment" for r in template["Resources"].values())
-    assets = [p for p in (workdir / "cdk.out").glob("asset.*") if (p / "shadow_test_core" / "handler.py").is_file()]
+    assets = [
+        p
+        for p in (workdir / "cdk.out").glob("asset.*")
+        if (p / "shadow_test_core" / "experiment" / "handler.py").is_file()
+    ]
     assert len(assets) == 1
     # Only the core package's modules: no bytecode, no stray files.
     shipped = {p.relative_to(assets[0]).as_posix() for p in assets[0].rglob("*") if p.is_file()}
     assert shipped and all(name.startswith("shadow_test_core/") and name.endswith(".py") for name in shipped)
-    assert "shadow_test_core/handler.py" in shipped
+    assert "shadow_test_core/experiment/handler.py" in shipped

@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 import boto3
 
-from shadow_test_core import metric_names
-from shadow_test_core.experiment_spec import stop_request
-from shadow_test_core.period_data import Period, PeriodData, VariantPeriod
-from shadow_test_core.sagemaker_api import described_values
-from shadow_test_core.statuses import ENDED
+from shadow_test_core.experiment.sagemaker_api import described_values
+from shadow_test_core.experiment.spec import stop_request
+from shadow_test_core.experiment.statuses import ENDED
+from shadow_test_core.verdict import metric_names
+from shadow_test_core.verdict.period_data import Period, PeriodData, VariantPeriod
 
 from .window import QueryWindow
 

@@ -10,8 +10,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from shadow_test_core.period_data import PeriodData
-from shadow_test_core.verdict import Check, Report, paired_ratios, usable_periods
+from shadow_test_core.verdict.judge import Check, Report, paired_ratios, usable_periods
+from shadow_test_core.verdict.period_data import PeriodData
 
 __all__ = ["MatplotlibMissing", "ensure_matplotlib", "write_chart"]
 

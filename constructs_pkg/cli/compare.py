@@ -26,11 +26,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from shadow_test_core.agreement import AgreementReport, AgreementThresholds, Interval, Outcome, evaluate_agreement
-from shadow_test_core.capture_pairing import CompareOptions, PairingSummary, compare_variants
-from shadow_test_core.capture_records import CaptureRecord, parse_records
-from shadow_test_core.capture_source import CaptureLocation, CaptureObject, CaptureSource, open_capture
-from shadow_test_core.ground_truth import read_labels
+from shadow_test_core.capture.agreement import (
+    AgreementReport,
+    AgreementThresholds,
+    Interval,
+    Outcome,
+    evaluate_agreement,
+)
+from shadow_test_core.capture.ground_truth import read_labels
+from shadow_test_core.capture.pairing import CompareOptions, PairingSummary, compare_variants
+from shadow_test_core.capture.records import CaptureRecord, parse_records
+from shadow_test_core.capture.source import CaptureLocation, CaptureObject, CaptureSource, open_capture
 
 from . import aws
 

@@ -26,8 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
-from shadow_test_core.period_data import PeriodData, load_period_data, write_period_data
-from shadow_test_core.verdict import Margins, Report, judge
+from shadow_test_core.verdict.judge import Margins, Report, judge
+from shadow_test_core.verdict.period_data import PeriodData, load_period_data, write_period_data
 
 from . import aws, chart, compare, render
 from .window import parse_duration, period_window, report_window

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from rich.console import Console
 from rich.table import Table
 
-from shadow_test_core.period_data import PeriodData
-from shadow_test_core.verdict import Check, CheckStatus, Report, Verdict, usable_periods
+from shadow_test_core.verdict.judge import Check, CheckStatus, Report, Verdict, usable_periods
+from shadow_test_core.verdict.period_data import PeriodData
 
 from .aws import ExperimentInfo, VariantInfo
 

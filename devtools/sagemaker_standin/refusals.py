@@ -1,7 +1,7 @@
 """What SageMaker refuses beyond its service model: variants, schedules, stop actions.
 
 Each check raises the ``ValidationException`` SageMaker answers; the model's own limits are
-checked before any of these by ``shadow_test_core.service_model.input_problems``.
+checked before any of these by ``shadow_test_core.experiment.service_model.input_problems``.
 """
 
 from __future__ import annotations

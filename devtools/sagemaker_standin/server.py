@@ -30,7 +30,7 @@ from devtools.sagemaker_standin.faults import (
     invalid_request,
 )
 from devtools.sagemaker_standin.records import JsonDict
-from shadow_test_core.service_model import input_problems, service_model
+from shadow_test_core.experiment.service_model import input_problems, service_model
 
 #: Operations the stand-in implements: those the handler and the ``shadow-test`` CLI call.
 SUPPORTED_OPERATIONS: frozenset[str] = frozenset(InferenceExperiments.OPERATIONS)
@@ -51,7 +51,7 @@ class SageMakerStandIn:
 
     Serves only what the handler and the ``shadow-test`` CLI call (:data:`SUPPORTED_OPERATIONS`);
     any other target is an ``UnknownOperationException``. Every request is checked against
-    botocore's model by ``shadow_test_core.service_model.input_problems`` (the walker the library
+    botocore's model by ``shadow_test_core.experiment.service_model.input_problems`` (the walker the library
     and the handler use) before :class:`InferenceExperiments` answers it. Experiment times follow
     ``clock`` (``time.time`` unless a test passes a simulated clock); the rate limit uses real time.
     """

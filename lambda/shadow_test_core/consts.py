@@ -9,10 +9,10 @@ from __future__ import annotations
 #: The package shipped as the handler's Lambda asset.
 PACKAGE = __name__.rpartition(".")[0]
 #: Lambda handler strings of the two Provider-framework entry points.
-ON_EVENT_ENTRY = f"{PACKAGE}.handler.on_event"
-IS_COMPLETE_ENTRY = f"{PACKAGE}.handler.is_complete"
+ON_EVENT_ENTRY = f"{PACKAGE}.experiment.handler.on_event"
+IS_COMPLETE_ENTRY = f"{PACKAGE}.experiment.handler.is_complete"
 #: Lambda handler string of the provider's one function: routes to on_event or is_complete.
-DISPATCH_ENTRY = f"{PACKAGE}.handler.handle"
+DISPATCH_ENTRY = f"{PACKAGE}.experiment.handler.handle"
 
 #: The Provider framework's total timeout, in seconds (the handler gives up a little before it).
 ENV_TOTAL_TIMEOUT = "PROVIDER_TOTAL_TIMEOUT_SECONDS"

@@ -17,7 +17,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from devtools.sagemaker_standin import SUPPORTED_OPERATIONS, SageMakerStandIn
-from shadow_test_core.service_model import service_model
+from shadow_test_core.experiment.service_model import service_model
 from tests.standin.helpers import (
     ENDPOINT,
     ClientFactory,
@@ -74,7 +74,7 @@ def test_unknown_member_is_rejected(standin: SageMakerStandIn, client: BaseClien
 # --------------------------------------------------------------------------- #
 
 SOURCES = [
-    *(ROOT / "lambda" / "shadow_test_core").glob("*.py"),
+    *(ROOT / "lambda" / "shadow_test_core").rglob("*.py"),
     *(ROOT / "constructs_pkg" / "cli").glob("*.py"),
 ]
 

@@ -1,0 +1,1 @@
+"""What to measure (metric factories) apart from what to do about it (alarms, dashboards); the imported experiment."""

@@ -1,0 +1,1 @@
+"""The capture comparison: records, pairing, answers, agreement and ground truth."""

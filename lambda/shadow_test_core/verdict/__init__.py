@@ -1,0 +1,1 @@
+"""The paired verdict: per-period data, metric names and the judgement over them."""
