@@ -227,7 +227,8 @@ def test_capture_bucket_is_private_encrypted_versioned_and_retained(full) -> Non
 def test_provider_uses_the_newest_python_and_has_retained_logs(full) -> None:
     template, _ = full
     functions = template.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": Match.string_like_regexp("^shadow_test_core\\.experiment\\.handler\\.")}}
+        "AWS::Lambda::Function",
+        {"Properties": {"Handler": Match.string_like_regexp("^shadow_test_core\\.experiment\\.handler\\.")}},
     )
     # One function serves on_event and is_complete: its handler routes each invocation.
     assert [f["Properties"]["Handler"] for f in functions.values()] == ["shadow_test_core.experiment.handler.handle"]
