@@ -30,9 +30,9 @@ from moto.cloudwatch import models as cloudwatch_models
 
 from constructs_pkg.cli import main as cli
 from constructs_pkg.cli.aws import parse_experiment
-from constructs_pkg.cli.window import parse_duration, period_window, report_window
 from devtools.sagemaker_standin import SageMakerStandIn
 from shadow_test_core.verdict.period_data import load_period_data
+from shadow_test_core.verdict.window import parse_duration, period_window, report_window
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/shadow-test"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

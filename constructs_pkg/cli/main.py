@@ -28,9 +28,9 @@ from rich.markup import escape
 
 from shadow_test_core.verdict.judge import Margins, Report, judge
 from shadow_test_core.verdict.period_data import PeriodData, load_period_data, write_period_data
+from shadow_test_core.verdict.window import parse_duration, period_window, report_window
 
 from . import aws, chart, compare, render
-from .window import parse_duration, period_window, report_window
 
 #: The margins' documented defaults, shown and used by the flags of ``report`` and ``judge``.
 _DEFAULTS = Margins()

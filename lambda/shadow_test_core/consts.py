@@ -26,3 +26,11 @@ RESOURCE_TYPE = "Custom::ShadowTestExperiment"
 #: Tag keys that mark an experiment as created by one resource of one stack.
 OWNER_STACK_TAG = "cdk-shadow-test:stack-id"
 OWNER_RESOURCE_TAG = "cdk-shadow-test:logical-id"
+
+#: Lambda handler string of the conclusion function (scheduled looks and alarm state changes).
+CONCLUSION_ENTRY = f"{PACKAGE}.verdict.conclusion_handler.handle"
+#: ``source`` and ``detail-type`` of the events the conclusion function puts on the default bus.
+CONCLUSION_EVENT_SOURCE = "cdk-shadow-test"
+CONCLUSION_DETAIL_TYPE = "Shadow Test Conclusion"
+#: Where evidence goes in the capture bucket when no other place is given.
+DEFAULT_EVIDENCE_PREFIX = "verdicts/"
