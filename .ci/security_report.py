@@ -120,10 +120,13 @@ def build_minimal(app: App, **props: Any) -> Stack:
 
 
 def build_capture(app: App) -> Stack:
-    """Data capture to a bucket the construct creates, encrypted with a key: its access logs on by default."""
+    """Data capture to a bucket the construct creates, encrypted with a key: its access logs on by default.
+
+    With an automatic conclusion writing its evidence to that bucket.
+    """
     stack = Stack(app, CAPTURE_STACK, env=MINIMAL_ENV)
     key = kms.Key(stack, "CaptureKey", enable_key_rotation=True)
-    ShadowTestExperiment(
+    experiment = ShadowTestExperiment(
         stack,
         "Shadow",
         endpoint_name="churn-endpoint",
@@ -131,6 +134,7 @@ def build_capture(app: App) -> Stack:
         shadow_variant=ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.m5.large"),
         data_capture=DataCapture(prefix="capture", kms_key=key),
     )
+    experiment.add_automatic_conclusion()
     return stack
 
 

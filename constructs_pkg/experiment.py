@@ -6,29 +6,38 @@ from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, ITaggable, RemovalPolicy, Stack, TagManager
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from constructs_pkg.capture_bucket import create_capture_bucket
+from constructs_pkg.conclusion import DEFAULT_JUDGE_EVERY, DEFAULT_PERIOD, AutomaticConclusion
 from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
-from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
+from constructs_pkg.monitoring.experiment_monitoring import (
+    ERROR_RATE_ALARM_ID,
+    LATENCY_ALARM_ID,
+    ExperimentMonitoringMixin,
+)
 from constructs_pkg.monitoring.imported_experiment import import_experiment
 from constructs_pkg.monitoring.metrics import VariantMetrics
 from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
 from constructs_pkg.provider import ShadowTestProvider
 from constructs_pkg.security.acknowledgements import EXPERIMENT, acknowledge_own_findings
 from constructs_pkg.security.capture_access import CaptureAccessMixin
-from constructs_pkg.security.declaration import service_principal
+from constructs_pkg.security.conclusion_roles import READ_VERDICT, READ_VERDICT_METRICS
+from constructs_pkg.security.declaration import policy_statement, service_principal
 from constructs_pkg.security.experiment_roles import EXPERIMENT_TRUST
 from constructs_pkg.security.grants import grant_capture_key, grant_shadow_test, grant_volume_key
 from constructs_pkg.validation import check_props
-from shadow_test_core.consts import RESOURCE_TYPE
+from shadow_test_core.consts import DEFAULT_EVIDENCE_PREFIX, RESOURCE_TYPE
 from shadow_test_core.experiment import settings
 from shadow_test_core.experiment.spec import DEPLOY_TIME_CHECKS
+from shadow_test_core.verdict.judge import Margins
 
 
 @jsii.implements(ITaggable)
@@ -123,6 +132,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         super().__init__(scope, id)
         values, deferred = check_props(self, props)
         self._tags = experiment_tag_manager(tags)
+        self._conclusion: AutomaticConclusion | None = None
         self.node.add_validation(TagRules(self._tags))
         self.endpoint_name = endpoint_name
         self.production_variant = production_variant
@@ -206,6 +216,91 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``).
         self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant.variant_name)
         self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant.variant_name)
+
+    def add_automatic_conclusion(
+        self,
+        *,
+        judge_every: Duration = DEFAULT_JUDGE_EVERY,
+        period: Duration = DEFAULT_PERIOD,
+        promote: bool = False,
+        alarms: Sequence[cloudwatch.IAlarm] | None = None,
+        evidence_bucket: s3.IBucket | None = None,
+        evidence_prefix: str = DEFAULT_EVIDENCE_PREFIX,
+        topic: sns.ITopic | None = None,
+        margins: Margins | None = None,
+        failures_before_alert: int = 3,
+    ) -> AutomaticConclusion:
+        """Conclude the test automatically: a look every ``judge_every``, a stop when an alarm fires.
+
+        At each look the stack's conclusion function reads both variants' per-period metrics since
+        the experiment's start (as ``shadow-test report`` does) and takes the verdict: a proven
+        regression stops the test at once (shadow ``Remove``, production ``Retain``, ``Cancelled``);
+        a proven non-inferiority promotes the shadow only with ``promote=True`` and only at the last
+        look before the schedule's end. Too little data, no traffic or unreadable metrics never act.
+        Each conclusion is an event on the default bus (source ``cdk-shadow-test``, detail-type
+        ``Shadow Test Conclusion``); each look's data is saved for ``shadow-test judge``.
+
+        :param judge_every: time between two looks, whole minutes. Default: 1 hour.
+        :param period: length of each compared period, whole minutes. Default: 5 minutes.
+        :param promote: promote the shadow at the last look when it is proven non-inferior.
+            Default: False (the test ends with the schedule; the event says it passed).
+        :param alarms: alarms that stop the test when they enter ``ALARM``; ``[]`` for none.
+            Default: the experiment's latency and error-rate regression alarms, when
+            ``add_regression_alarms`` is called (before or after). That is safe: a stop removes
+            only the shadow and keeps production serving, so a false alarm costs the test, never
+            production traffic; those alarms compare the shadow with production over the same
+            periods (a load spike slowing both does not fire them) and treat missing data as not
+            breaching (an idle endpoint does not fire them). The missing-shadow-invocations alarm
+            is not watched: no traffic is not a regression.
+        :param evidence_bucket: where each look's per-period data is written, under
+            ``evidence_prefix``. Default: the capture bucket when data capture is on, else none.
+        :param evidence_prefix: the key prefix of the evidence, ending with ``/``. Default: ``verdicts/``.
+        :param topic: an SNS topic that also receives each conclusion. Default: none.
+        :param margins: the verdict's margins. Default: ``Margins()`` (as the CLI).
+        :param failures_before_alert: looks in a row that could not read the metrics before that
+            is published (and again every as many). Default: 3.
+        :returns: the construct holding the schedule and alarm rules.
+        """
+        if self._conclusion is not None:
+            raise RuntimeError(f"{self.node.path} already has an automatic conclusion")
+        follows_own = alarms is None
+        self._conclusion = AutomaticConclusion(
+            self,
+            "AutomaticConclusion",
+            judge_every=judge_every,
+            period=period,
+            promote=promote,
+            alarms=alarms,
+            evidence_bucket=evidence_bucket or self.data_capture_bucket,
+            evidence_prefix=evidence_prefix,
+            topic=topic,
+            margins=margins or Margins(),
+            failures_before_alert=failures_before_alert,
+        )
+        if follows_own:
+            own = [self.node.try_find_child(id) for id in (LATENCY_ALARM_ID, ERROR_RATE_ALARM_ID)]
+            self._conclusion.watch([alarm for alarm in own if isinstance(alarm, cloudwatch.Alarm)])
+        return self._conclusion
+
+    def _regression_alarms_added(self, alarms: list[cloudwatch.Alarm]) -> None:
+        if self._conclusion is not None and self._conclusion.follows_regression_alarms:
+            self._conclusion.watch(alarms)
+
+    def grant_read_verdict(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` run ``shadow-test report`` and ``judge`` on this test.
+
+        Describing this experiment, and ``cloudwatch:GetMetricData`` (which takes only Resource
+        ``*``); and reading the saved evidence when an automatic conclusion writes it.
+        """
+        grant = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(READ_VERDICT.actions),
+            resource_arns=[self.experiment_arn],
+        )
+        grantee.grant_principal.add_to_principal_policy(policy_statement(READ_VERDICT_METRICS, Stack.of(self)))
+        if self._conclusion is not None and self._conclusion.evidence_bucket is not None:
+            self._conclusion.evidence_bucket.grant_read(grantee, f"{self._conclusion.evidence_prefix}*")
+        return grant
 
     @property
     def tags(self) -> TagManager:

@@ -1008,8 +1008,7 @@ def test_desired_state_running_starts_a_created_test_now() -> None:
         request("Update", new=new, old=new), experiment("Created", start_time=later), None, NOW
     )
     (call,) = plan.calls
-    assert call.operation == "UpdateInferenceExperiment"
-    assert call.params["Schedule"] == {"StartTime": NOW, "EndTime": NOW + timedelta(hours=5)}
+    assert (call.operation, call.params) == ("StartInferenceExperiment", {"Name": OLD_NAME})
 
 
 def test_desired_state_running_changes_nothing_once_running() -> None:
@@ -1038,3 +1037,31 @@ def test_setting_desired_state_on_a_running_test_is_no_replacement() -> None:
         request("Update", new=spec(desired_state="Cancelled"), old=spec()), experiment("Running"), NOW
     )
     assert plan.physical_id == OLD_NAME and not plan.calls and REPLACES_NAME not in plan.state
+
+
+# --- after an automatic conclusion stopped the test (add_automatic_conclusion) ---------------
+# A deploy with no change sends the resource no request at all (CloudFormation compares the
+# properties), so the ended experiment is left alone; these are the requests a deploy can send.
+
+AUTOMATICALLY_STOPPED = ["Cancelled", "Completed", "Stopping"]
+
+
+@pytest.mark.parametrize("status", AUTOMATICALLY_STOPPED)
+def test_deploy_with_changes_after_an_automatic_stop_replaces_it_with_a_new_test(status: str) -> None:
+    stopped = experiment(status, reason="alarm LatencyRegressionAlarm entered ALARM: shadow removed")
+    plan = decisions.plan_update(
+        request("Update", new=spec(sampling_percentage=10), old=spec(), request_id="deploy-2"), stopped, NOW
+    )
+    assert plan.physical_id == generated_name(stack_id=STACK, logical_id=LOGICAL, request_id="deploy-2")
+    assert "StopInferenceExperiment" not in operations(plan)
+
+
+@pytest.mark.parametrize("status", ["Cancelled", "Completed"])
+def test_delete_after_an_automatic_stop_deletes_without_a_second_stop(status: str) -> None:
+    plan = decisions.plan_delete(request("Delete"), experiment(status))
+    assert operations(plan) == ["DeleteInferenceExperiment"] and plan.complete
+
+
+def test_delete_while_the_automatic_stop_is_still_stopping_waits_without_a_second_stop() -> None:
+    plan = decisions.plan_delete(request("Delete"), experiment("Stopping"))
+    assert operations(plan) == [] and not plan.complete

@@ -27,6 +27,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Annotations, Match, Template
 from constructs import Construct
 
@@ -85,7 +86,13 @@ def _build_variants(app: App) -> Stack:
     # A statement the user adds to the construct's role: cdk-nag must still report its wildcards.
     alias.role.add_to_principal_policy(iam.PolicyStatement(sid=USER_SID, actions=["s3:*"], resources=["*"]))
     # Who runs `shadow-test compare`: grant_read_capture's statements land in the grantee's policy.
-    alias.grant_read_capture(iam.Role(stack, "CaptureReader", assumed_by=iam.AccountRootPrincipal()))
+    reader = iam.Role(stack, "CaptureReader", assumed_by=iam.AccountRootPrincipal())
+    alias.grant_read_capture(reader)
+    # The automatic conclusion: its own regression alarms (added after), a topic, evidence in the
+    # KMS-encrypted capture bucket; a pipeline's role reads the verdict.
+    alias.add_automatic_conclusion(promote=True, topic=sns.Topic(stack, "Conclusions", enforce_ssl=True))
+    alias.add_regression_alarms()
+    alias.grant_read_verdict(reader)
     ShadowTestExperiment(
         stack,
         "KeyId",
@@ -96,7 +103,7 @@ def _build_variants(app: App) -> Stack:
         data_capture=DataCapture(
             bucket=s3.Bucket.from_bucket_name(stack, "Given", "my-capture-bucket"), prefix="shadow"
         ),
-    )
+    ).add_automatic_conclusion(alarms=[])
     ShadowTestExperiment(
         stack,
         "KeyArn",
@@ -212,7 +219,13 @@ def _references(value: Any) -> set[str]:
     return found.union(*map(_references, value.values()))
 
 
+#: Sids of the statements the library itself writes into a grantee's policy (``grant_read_verdict``).
+_GRANTEE_SIDS = {d.sid for d in STATEMENTS if d.policy_of == "{given}" and d.kind == IDENTITY and d.written_by is None}
+
+
 def _mentions_owned(canonical: policy_reading.Canonical, statement: dict[str, Any]) -> bool:
+    if statement.get("Sid") in _GRANTEE_SIDS:
+        return True
     return any(canonical.of_logical_id(logical_id) for logical_id in _references(statement))
 
 
@@ -309,6 +322,7 @@ UNSCOPED_ACTIONS = {
     "xray:GetSamplingTargets",
     "ecr:GetAuthorizationToken",
     "sagemaker:ListInferenceExperiments",
+    "cloudwatch:GetMetricData",
 }
 
 
@@ -385,12 +399,17 @@ def test_example_encrypts_the_provider_logs_with_its_key(example: Any) -> None:
     )
 
 
-def _handler_module() -> ast.Module:
-    return ast.parse((ROOT / "lambda" / "shadow_test_core" / "experiment" / "handler.py").read_text())
+def _handler_module(path: str = "experiment/handler.py") -> ast.Module:
+    return ast.parse((ROOT / "lambda" / "shadow_test_core" / path).read_text())
 
 
-def test_handler_prints_only_through_its_json_logger() -> None:
-    tree = _handler_module()
+#: The entry points of the deployed functions, each with its one JSON logger.
+_ENTRY_MODULES = ("experiment/handler.py", "verdict/conclusion_handler.py")
+
+
+@pytest.mark.parametrize("path", _ENTRY_MODULES)
+def test_handler_prints_only_through_its_json_logger(path: str) -> None:
+    tree = _handler_module(path)
     printers = [
         function.name
         for function in ast.walk(tree)
@@ -408,7 +427,7 @@ def test_handler_prints_only_through_its_json_logger() -> None:
             assert re.findall(r"logger\.(\w+)\(", source) == ["getEffectiveLevel", "setLevel"]
         else:
             assert "import logging" not in source and "getLogger" not in source, module
-        if module.name != "handler.py":
+        if str(module.relative_to(ROOT / "lambda" / "shadow_test_core")) not in _ENTRY_MODULES:
             assert "print(" not in source, module
 
 

@@ -272,7 +272,11 @@ class ExperimentMonitoringMixin(ComparisonMetricsMixin):
                     "percentage is above 0 and that its schedule has not ended.",
                 )
             )
+        self._regression_alarms_added(alarms[:2])
         return alarms
+
+    def _regression_alarms_added(self, alarms: list[cloudwatch.Alarm]) -> None:
+        """Called with the latency and error-rate regression alarms once they exist."""
 
     # -- helpers -------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ PACKS = (AWS_SOLUTIONS, SERVERLESS, HIPAA, NIST, PCI)
 #: Owners: the construct that acknowledgement targets are relative to.
 PROVIDER = "provider"
 EXPERIMENT = "experiment"
+CONCLUSION = "conclusion"
+CONCLUSION_RULE = "conclusion rule"
 #: Conditions of an acknowledgement or skip (``when``).
 ALWAYS = "always"
 NO_ENCRYPTION_KEY = "without encryption_key"
@@ -94,6 +96,7 @@ _PROVIDER_POLICIES = (
     "Provider/waiter-state-machine/Role/DefaultPolicy/Resource",
 )
 _LOG_GROUPS = ("HandlerLogs/Resource", "ProviderLogs/Resource")
+_CONCLUSION_FUNCTION = ("Function/Resource",)
 _STATE_MACHINE = "Provider/waiter-state-machine/Resource"
 
 _DLQ_REASON = (
@@ -133,6 +136,24 @@ _WAITER_LOGGING_REASON = (
     "to CloudWatch Logs would make aws-cdk-lib grant the waiter role logs:CreateLogStream and logs:PutLogEvents "
     "on Resource '*', which the construct's least-privilege rule does not allow"
 )
+_CONCLUSION_DLQ_REASON = (
+    "EventBridge invokes the conclusion function asynchronously and Lambda retries a failed invocation twice; "
+    "a look that still fails is repeated by the next look (every judge_every), and a stop that failed leaves the "
+    "alarm in ALARM and the next look judging the same regression. A queue of missed looks would hold nothing to "
+    "act on later"
+)
+_CONCLUSION_CONCURRENCY_REASON = (
+    "The function runs once per experiment per judge_every, and once per alarm state change: reserved "
+    "concurrency would take capacity from the account's unreserved pool for a few invocations an hour"
+)
+_CONCLUSION_VPC_REASON = (
+    "The function reaches only AWS APIs (SageMaker, CloudWatch, EventBridge, S3, SNS), no resource in a VPC; a "
+    "VPC would need NAT or interface endpoints that the construct cannot assume exist"
+)
+_CONCLUSION_LOGS_KEY_REASON = (
+    "CloudWatch Logs encrypts every log group at rest with AWS owned keys; the conclusion's logs hold the "
+    "experiment's name, the verdict and the action, no request bodies or credentials"
+)
 _REPLICATION_REASON = (
     "Captured data is the evidence of one time-boxed shadow test and may hold personal data; copying it to a "
     "second region is the owner's decision and needs a bucket there, which the construct cannot create. "
@@ -156,6 +177,42 @@ _LOG_ENCRYPTION_REASON = (
 
 
 ACKNOWLEDGEMENTS: tuple[Acknowledgement, ...] = (
+    Acknowledgement(
+        owner=CONCLUSION_RULE,
+        targets=("Resource",),
+        rules=(rule_id(SERVERLESS, "EventBusDLQ"),),
+        reason=_CONCLUSION_DLQ_REASON,
+    ),
+    Acknowledgement(
+        owner=CONCLUSION,
+        targets=_CONCLUSION_FUNCTION,
+        rules=(rule_id(SERVERLESS, "LambdaDLQ"), rule_id(HIPAA, "LambdaDLQ"), rule_id(NIST, "LambdaDLQ")),
+        reason=_CONCLUSION_DLQ_REASON,
+    ),
+    Acknowledgement(
+        owner=CONCLUSION,
+        targets=_CONCLUSION_FUNCTION,
+        rules=(rule_id(HIPAA, "LambdaConcurrency"), rule_id(NIST, "LambdaConcurrency")),
+        reason=_CONCLUSION_CONCURRENCY_REASON,
+    ),
+    Acknowledgement(
+        owner=CONCLUSION,
+        targets=_CONCLUSION_FUNCTION,
+        rules=_compliance("LambdaInsideVPC"),
+        reason=_CONCLUSION_VPC_REASON,
+    ),
+    Acknowledgement(
+        owner=CONCLUSION,
+        targets=("Role/DefaultPolicy/Resource",),
+        rules=_compliance("IAMNoInlinePolicy"),
+        reason=_INLINE_POLICY_REASON,
+    ),
+    Acknowledgement(
+        owner=CONCLUSION,
+        targets=("Logs/Resource",),
+        rules=_compliance("CloudWatchLogGroupEncrypted"),
+        reason=_CONCLUSION_LOGS_KEY_REASON,
+    ),
     Acknowledgement(
         owner=PROVIDER,
         targets=_FUNCTIONS,
@@ -211,6 +268,12 @@ ACKNOWLEDGEMENTS: tuple[Acknowledgement, ...] = (
 )
 
 CHECKOV_SKIPS: tuple[CheckovSkip, ...] = (
+    CheckovSkip(owner=CONCLUSION, targets=_CONCLUSION_FUNCTION, check="CKV_AWS_116", comment=_CONCLUSION_DLQ_REASON),
+    CheckovSkip(
+        owner=CONCLUSION, targets=_CONCLUSION_FUNCTION, check="CKV_AWS_115", comment=_CONCLUSION_CONCURRENCY_REASON
+    ),
+    CheckovSkip(owner=CONCLUSION, targets=_CONCLUSION_FUNCTION, check="CKV_AWS_117", comment=_CONCLUSION_VPC_REASON),
+    CheckovSkip(owner=CONCLUSION, targets=("Logs/Resource",), check="CKV_AWS_158", comment=_CONCLUSION_LOGS_KEY_REASON),
     CheckovSkip(owner=PROVIDER, targets=_FUNCTIONS, check="CKV_AWS_116", comment=_DLQ_REASON),
     CheckovSkip(owner=PROVIDER, targets=_FUNCTIONS, check="CKV_AWS_115", comment=_CONCURRENCY_REASON),
     CheckovSkip(owner=PROVIDER, targets=_FUNCTIONS, check="CKV_AWS_117", comment=_VPC_REASON),

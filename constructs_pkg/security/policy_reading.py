@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from constructs_pkg.security.conclusion_roles import CONCLUSION_ID
 from constructs_pkg.security.declaration import Statement
 from constructs_pkg.security.provider_roles import PROVIDER_ID
 from constructs_pkg.security.statements import STATEMENTS
@@ -101,8 +102,9 @@ class Canonical:
         for experiment in self._experiments:
             if path == experiment or path.startswith(experiment + "/"):
                 return "{experiment}" + path[len(experiment) :]
-        if path == PROVIDER_ID or path.startswith(PROVIDER_ID + "/"):
-            return path
+        for shared in (PROVIDER_ID, CONCLUSION_ID):
+            if path == shared or path.startswith(shared + "/"):
+                return path
         return None
 
     def of_logical_id(self, logical_id: str) -> str | None:

@@ -42,6 +42,7 @@ LIFECYCLE = Statement(
         "sagemaker:CreateInferenceExperiment",
         "sagemaker:DescribeInferenceExperiment",
         "sagemaker:UpdateInferenceExperiment",
+        "sagemaker:StartInferenceExperiment",
         "sagemaker:StopInferenceExperiment",
         "sagemaker:DeleteInferenceExperiment",
         "sagemaker:AddTags",
@@ -49,7 +50,7 @@ LIFECYCLE = Statement(
         "sagemaker:ListTags",
     ),
     resources=(f"{_SAGEMAKER_ARN}:inference-experiment/*",),
-    why="Create, describe, update, stop and delete the experiments; tag them with their owning stack and resource, "
+    why="Create, describe, update, start (desired_state RUNNING), stop and delete the experiments; tag them with their owning stack and resource, "
     "apply tag changes in place, and read the owner tags of an experiment whose name does not prove its owner",
     wildcard="Experiment names are generated at deploy time (or given as tokens), so the statement is scoped to "
     "inference experiments of this account and region; the handler acts only on experiments it named (a hash "

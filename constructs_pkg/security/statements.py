@@ -21,9 +21,10 @@ the constructs' own resource at that path).
 
 from __future__ import annotations
 
+from constructs_pkg.security.conclusion_roles import CONCLUSION_STATEMENTS
 from constructs_pkg.security.declaration import Statement
 from constructs_pkg.security.experiment_roles import EXPERIMENT_STATEMENTS
 from constructs_pkg.security.provider_roles import PROVIDER_STATEMENTS
 
 #: Every statement, in the order of docs/security.md's table.
-STATEMENTS: tuple[Statement, ...] = (*PROVIDER_STATEMENTS, *EXPERIMENT_STATEMENTS)
+STATEMENTS: tuple[Statement, ...] = (*PROVIDER_STATEMENTS, *EXPERIMENT_STATEMENTS, *CONCLUSION_STATEMENTS)

@@ -63,6 +63,7 @@ class InferenceExperiments:
         "CreateInferenceExperiment": "create_inference_experiment",
         "DescribeInferenceExperiment": "describe_inference_experiment",
         "UpdateInferenceExperiment": "update_inference_experiment",
+        "StartInferenceExperiment": "start_inference_experiment",
         "StopInferenceExperiment": "stop_inference_experiment",
         "DeleteInferenceExperiment": "delete_inference_experiment",
         "ListInferenceExperiments": "list_inference_experiments",
@@ -299,6 +300,23 @@ class InferenceExperiments:
         endpoint = self.endpoints.get(record["EndpointName"])
         if lifecycle.shadow_deployed and endpoint is not None:
             self._deploy_shadow(record, lifecycle, endpoint)
+
+    # -- StartInferenceExperiment ------------------------------------------
+
+    def start_inference_experiment(self, params: JsonDict) -> JsonDict:
+        """Start a ``Created`` experiment now: it moves to ``Starting``, its start time to now."""
+        name = params["Name"]
+        record = self._experiment(name)
+        if record["Status"] != "Created":
+            raise validation_error(
+                f"Inference experiment {name!r} is {record['Status']}; only a Created experiment can be started."
+            )
+        now = self.clock()
+        record["Schedule"] = {**record["Schedule"], "StartTime": now}
+        self._lifecycle(name).describes = 0
+        record["Status"] = "Starting"
+        record["LastModifiedTime"] = now
+        return {"InferenceExperimentArn": record["Arn"]}
 
     # -- StopInferenceExperiment -------------------------------------------
 

@@ -79,8 +79,8 @@ def towards_desired_state(spec: ExperimentSpec, target: Experiment, now: datetim
             return Plan(calls=(Call("StopInferenceExperiment", stop),), reason=f"end it: desired_state {desired}")
         return Plan(reason=f"wait: {target.status}")
     if desired == "Running" and target.status == "Created" and target.start_time and target.start_time > now:
-        _start, end = spec.schedule(now)
-        schedule = {"StartTime": now, **({"EndTime": end} if end else {})}
-        update = {"Name": target.name, "Schedule": schedule}
-        return Plan(calls=(Call("UpdateInferenceExperiment", update),), reason="start it now: desired_state Running")
+        # SageMaker's own call for a Created experiment: it keeps the schedule's end, and moving the
+        # start time instead would be a settings change that the next deploy reads as drift.
+        start = {"Name": target.name}
+        return Plan(calls=(Call("StartInferenceExperiment", start),), reason="start it now: desired_state Running")
     return None
