@@ -1160,10 +1160,12 @@ def test_desired_state_running_starts_a_scheduled_test_now(bed: Bed) -> None:
     updated = _ok(bed.driver.update("Shadow", created.physical_id, new, old))
     assert updated.physical_id == created.physical_id
     assert bed.standin.calls_of("StartInferenceExperiment") == [{"Name": created.physical_id}]
-    assert bed.standin.calls_of("UpdateInferenceExperiment") == []
+    # The start time is never moved by hand; only the end follows, so the test keeps its duration.
+    assert all("StartTime" not in u.get("Schedule", {}) for u in bed.standin.calls_of("UpdateInferenceExperiment"))
     record = bed.standin.experiments[created.physical_id]
     assert record["Status"] == "Running"
     assert record["Schedule"]["StartTime"] == pytest.approx(bed.clock.now().timestamp(), abs=120)
+    assert record["Schedule"]["EndTime"] - record["Schedule"]["StartTime"] == pytest.approx(86400, abs=120)
     bed.delete_stack({"Shadow": new})
     bed.assert_nothing_lost()
 
