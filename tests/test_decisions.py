@@ -41,6 +41,7 @@ from shadow_test_core.experiment.spec import (
     generated_name,
     parse_properties,
 )
+from tests.hypothesis_budget import examples
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"
@@ -915,7 +916,7 @@ def test_a_refused_call_denied_names_the_permission() -> None:
 # --- properties over random situations -----------------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     request_type=st.sampled_from(["Create", "Update", "Delete"]),
     kind=st.sampled_from(list(KINDS)),

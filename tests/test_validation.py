@@ -16,6 +16,7 @@ from devtools.provider_driver import as_cloudformation_sends, properties
 from shadow_test_core.experiment import rules as request_rules
 from shadow_test_core.experiment.service_model import input_problems, service_model
 from shadow_test_core.experiment.spec import InvalidProperties, parse_properties
+from tests.hypothesis_budget import examples
 
 PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
 SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.c5.xlarge")
@@ -344,7 +345,7 @@ def _request_problems(spec) -> list[str]:
     return input_problems("CreateInferenceExperiment", _as_wire(request))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_valid_properties)
 def test_valid_settings_are_accepted_and_make_requests_the_model_accepts(props) -> None:
     spec = parse_properties(as_cloudformation_sends(props))
@@ -371,7 +372,7 @@ def _as_wire(value):
     return value
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_properties)
 def test_accepted_settings_make_requests_the_model_accepts(props) -> None:
     try:

@@ -205,8 +205,11 @@ def test_reset_faults_clears_pending_faults(standin: SageMakerStandIn, client: B
     standin.cancel_next_start("never")
     standin.reset_faults()
 
-    client.describe_endpoint(EndpointName=ENDPOINT)
+    # Without the reset the describe would fail with a server error and the start would never come.
+    assert client.describe_endpoint(EndpointName=ENDPOINT)["EndpointName"] == ENDPOINT
     start_running(client)
+    assert client.describe_inference_experiment(Name="exp-1")["Status"] == "Running"
+    assert [name for name, _ in standin.calls].count("DescribeEndpoint") == 1  # no retried attempt
 
 
 def test_inject_rejects_unknown_kind(standin: SageMakerStandIn) -> None:
