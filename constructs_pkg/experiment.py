@@ -70,11 +70,14 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         Default: none.
     :param ecr_repositories: repositories holding the models' images, pullable by the role.
         Default: none.
-    :param query_interval: time between two status polls while SageMaker works; shared by all
-        experiments of the stack. Default: 30 seconds.
-    :param total_timeout: how long a create, update or delete may take before it fails; shared
-        by all experiments of the stack. Default: 45 minutes (CloudFormation allows one hour).
+    :param query_interval: time between two status polls while SageMaker works. Default: 30 seconds.
+    :param total_timeout: how long a create, update or delete may take before it fails.
+        Default: 45 minutes (CloudFormation allows one hour).
     :param log_retention: retention of the handler's logs. Default: one year.
+        ``query_interval``, ``total_timeout`` and ``log_retention`` belong to the stack's one
+        provider, which the stack's first experiment creates: every experiment of the stack that
+        sets one must give the value the provider has (set it on the first experiment too), or
+        the construct raises ``ValidationError`` naming both experiments.
     :param capture_bucket_removal_policy: what happens to a capture bucket the construct created
         when the stack is deleted. Default: ``RemovalPolicy.RETAIN`` (capture data is evidence).
     :param capture_access_logs: whether S3 server access logging is on for a capture bucket the

@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from constructs import Construct
 
+from constructs_pkg.errors import ValidationError
 from constructs_pkg.monitoring.experiment_monitoring import (
     DASHBOARD_ID,
     ERROR_RATE_ALARM_ID,
@@ -550,3 +551,14 @@ def _imported(stack: Stack) -> ImportedShadowTestExperiment:
         production_variant_name=PRODUCTION,
         shadow_variant_name=SHADOW,
     )
+
+
+def test_invalid_alarm_options_name_the_construct_path_and_every_option() -> None:
+    experiment = _imported(Stack(App(), "InvalidAll"))
+    with pytest.raises(ValidationError) as caught:
+        experiment.add_regression_alarms(latency_ratio_threshold=0, evaluation_periods=0)
+    assert str(caught.value).startswith(f"{experiment.node.path}:")
+    assert caught.value.problems == [
+        "latency_ratio_threshold: must be > 0 (got 0)",
+        "evaluation_periods: must be >= 1 (got 0)",
+    ]

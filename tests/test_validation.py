@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from aws_cdk import App, Duration, Stack, Token
 from aws_cdk.assertions import Annotations, Match
+from aws_cdk.aws_logs import RetentionDays
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -392,3 +393,61 @@ def test_accepted_settings_make_requests_the_model_accepts(props) -> None:
     if model_problems:
         # Anything SageMaker's model refuses, the validator refused first.
         assert problems
+
+
+# --- settings of the stack's shared provider ------------------------------------------------
+
+PROVIDER_SETTINGS = {
+    "query_interval": (Duration.seconds(20), "20 s", "30 s"),
+    "total_timeout": (Duration.minutes(30), "1800 s", "2700 s"),
+    "log_retention": (RetentionDays.ONE_WEEK, "ONE_WEEK", "ONE_YEAR"),
+}
+
+
+@pytest.mark.parametrize("prop", list(PROVIDER_SETTINGS))
+def test_a_provider_setting_that_differs_from_the_default_names_both_experiments_and_the_fix(prop) -> None:
+    stack = Stack(App(analytics_reporting=False), "Shared")
+    build(stack, endpoint_name="first-endpoint")  # leaves the setting out: the provider takes the default
+    value, wanted, default = PROVIDER_SETTINGS[prop]
+    with pytest.raises(ValidationError) as caught:
+        ShadowTestExperiment(
+            stack,
+            "Second",
+            endpoint_name="second-endpoint",
+            production_variant=PROD,
+            shadow_variant=SHADOW,
+            data_capture=DataCapture(prefix="p"),
+            **{prop: value},
+        )
+    message = str(caught.value)
+    assert message.startswith("Shared/Second:")
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{prop}: {wanted} conflicts with {default}")
+    assert "already set" not in message
+    assert "the default" in problem and "Shared/Exp" in problem  # who made the provider, with nothing set
+    assert "Shared/ShadowTestProvider" in problem
+    assert f"set {prop}" in problem  # the fix
+
+
+@pytest.mark.parametrize("prop", list(PROVIDER_SETTINGS))
+def test_a_provider_setting_that_differs_from_another_experiments_names_that_experiment(prop) -> None:
+    stack = Stack(App(analytics_reporting=False), "Shared")
+    value, _wanted, _default = PROVIDER_SETTINGS[prop]
+    first = build(stack, endpoint_name="first-endpoint", **{prop: value})
+    other = {
+        "query_interval": Duration.seconds(10),
+        "total_timeout": Duration.minutes(20),
+        "log_retention": RetentionDays.ONE_MONTH,
+    }[prop]
+    with pytest.raises(ValidationError) as caught:
+        build(stack, endpoint_name="second-endpoint", **{prop: other})
+    (problem,) = caught.value.problems
+    assert f"set by {first.node.path}" in problem
+    assert "the default" not in problem
+
+
+def test_an_equal_provider_setting_on_a_second_experiment_is_accepted() -> None:
+    stack = Stack(App(analytics_reporting=False), "Shared")
+    build(stack, endpoint_name="first-endpoint", query_interval=Duration.seconds(20))
+    build(stack, endpoint_name="second-endpoint", query_interval=Duration.seconds(20))
+    build(stack, endpoint_name="third-endpoint")
