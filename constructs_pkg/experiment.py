@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_pkg.capture_bucket import create_capture_bucket
+from constructs_pkg.endpoint_claims import claim_endpoint
 from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
 from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
 from constructs_pkg.monitoring.imported_experiment import import_experiment
@@ -43,7 +44,9 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
 
     :param scope: the parent construct.
     :param id: the construct id.
-    :param endpoint_name: the endpoint to shadow (a literal or a token).
+    :param endpoint_name: the endpoint to shadow (a literal or a token). SageMaker allows one
+        active inference experiment per endpoint: two experiments of the app with an equal literal
+        or the same token fail synth, naming both (even when ``desired_state`` ends one of them).
     :param production_variant: the variant serving production traffic on that endpoint.
     :param shadow_variant: the variant that receives copies of the requests.
     :param sampling_percentage: the percentage (1-100) of requests copied to the shadow variant.
@@ -128,6 +131,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         self._tags = experiment_tag_manager(tags)
         self.node.add_validation(TagRules(self._tags))
         self.endpoint_name = endpoint_name
+        claim_endpoint(self, endpoint_name)
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
         self.data_capture_bucket: s3.IBucket | None = None
