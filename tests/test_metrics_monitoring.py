@@ -562,3 +562,13 @@ def test_invalid_alarm_options_name_the_construct_path_and_every_option() -> Non
         "latency_ratio_threshold: must be > 0 (got 0)",
         "evaluation_periods: must be >= 1 (got 0)",
     ]
+
+
+@pytest.mark.parametrize("prop", ["endpoint_name", "production_variant_name", "shadow_variant_name"])
+def test_an_imported_experiment_with_an_empty_name_names_its_path_and_the_prop(prop: str) -> None:
+    names = {"endpoint_name": "e", "production_variant_name": "a", "shadow_variant_name": "b", prop: " "}
+    with pytest.raises(ValidationError) as caught:
+        import_experiment(Stack(App(), "EmptyName"), "Imported", "elsewhere", **names)
+    assert str(caught.value).startswith("EmptyName/Imported:")
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{prop}: ")
