@@ -15,13 +15,12 @@ judged once a verdict has held; a promote does not stop it (promotion happens at
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.verdict_simulation import SAMPLINGS, _percent, run_scenarios, simulate_day
 from shadow_test_core.verdict.judge import Margins, Verdict, judge
 from shadow_test_core.verdict.looks import Look, judge_look, spent_alpha
 from shadow_test_core.verdict.period_data import PeriodData
@@ -31,7 +30,6 @@ LOOK_EVERY = 12  # periods: a look every hour
 LOOKS = 168  # 7 days of hourly looks
 SCHEDULE_PERIODS = LOOK_EVERY * LOOKS
 SCENARIOS = (1.0, 1.2, 1.3)
-SAMPLINGS = (1.0, 0.5)
 JUDGES = ("sequential", "uncorrected")
 DETECTION_GOAL = 0.8
 DETECTION_HOURS = 4
@@ -66,8 +64,6 @@ def _verdict(name: str, head: PeriodData, number: int) -> Verdict:
 
 def run_schedule(ratio: float, sampling: float, seed: Sequence[int]) -> ScheduleOutcome:
     """Simulate a 7-day schedule and judge it at every hourly look with both verdicts."""
-    from benchmarks.verdict_simulation import simulate_day  # that module runs this one
-
     data = simulate_day(ratio, np.random.default_rng(list(seed)), sampling=sampling, periods=SCHEDULE_PERIODS)
     held: dict[str, int | None] = dict.fromkeys(JUDGES)
     promoted: dict[str, list[int]] = {name: [] for name in JUDGES}
@@ -122,22 +118,13 @@ class LooksResult:
 
 def simulate_looks(runs: int, seed: int, workers: int) -> list[LooksResult]:
     """Every sampling and scenario, ``runs`` schedules each."""
-    from benchmarks.verdict_simulation import _seeds
-
-    results = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for sampling in SAMPLINGS:
-            for ratio in SCENARIOS:
-                # A stream apart from the daily section's: the same (seed, ratio, sampling) there is a day.
-                seeds = _seeds(seed + 1_000_000, ratio, sampling, runs)
-                outcomes = tuple(pool.map(run_schedule, [ratio] * runs, [sampling] * runs, seeds, chunksize=1))
-                results.append(LooksResult(ratio=ratio, sampling=sampling, outcomes=outcomes))
-                print(f"  looks: sampling {sampling:.0%}, shadow x{ratio:g}: {runs} schedules done", file=sys.stderr)
-    return results
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
+    # A stream apart from the daily section's: the same (seed, ratio, sampling) there is a day.
+    return [
+        LooksResult(ratio=ratio, sampling=sampling, outcomes=outcomes)
+        for ratio, sampling, outcomes in run_scenarios(
+            run_schedule, SCENARIOS, runs=runs, seed=seed + 1_000_000, workers=workers
+        )
+    ]
 
 
 def _hours(value: int | None) -> str:
@@ -187,6 +174,37 @@ def _goals(results: list[LooksResult]) -> list[str]:
     return lines
 
 
+def _reading(results: list[LooksResult]) -> list[str]:
+    def of(ratio: float, sampling: float) -> LooksResult:
+        return next(r for r in results if r.ratio == ratio and r.sampling == sampling)
+
+    margin, half_margin = of(1.2, 1.0), of(1.2, 0.5)
+    slower, half_slower = of(1.3, 1.0), of(1.3, 0.5)
+    return [
+        "Reading it: judged every hour without correction, a shadow at the margin (x1.2, 100% sampling) is "
+        f"held in {_percent(margin.stopped('uncorrected'))} and promoted at some look in "
+        f"{_percent(margin.promoted_ever('uncorrected'))} of schedules, where one look promises at most 2.5% "
+        "each: every look is another chance for a chance excursion. The sequential verdict spends the 2.5% "
+        "over the 168 looks, so by the union bound it holds (or promotes) such a shadow in at most 2.5% of "
+        f"schedules whatever the dependence between looks (here {_percent(margin.stopped('sequential'))} and "
+        f"{_percent(margin.promoted_ever('sequential'))}); it is conservative, since neighbouring looks share "
+        "almost all their periods. What it pays is time: each look asks for about z = 3.5 instead of 1.96, so "
+        f"a shadow 30% slower is stopped in {DETECTION_GOAL:.0%} of schedules after "
+        f"{_hours(slower.hours_to_stop('sequential'))} instead of {_hours(slower.hours_to_stop('uncorrected'))} "
+        f"(100% sampling) and after {_hours(half_slower.hours_to_stop('sequential'))} instead of "
+        f"{_hours(half_slower.hours_to_stop('uncorrected'))} at 50%.",
+        "",
+        "At 50% sampling a shadow at the margin is promoted at some look in "
+        f"{_percent(half_margin.promoted_ever('sequential'))} of schedules (uncorrected: "
+        f"{_percent(half_margin.promoted_ever('uncorrected'))}), and not because of the looks. The shadow's "
+        "p99 then rests on half the requests and reads a few percent low (section 6), and a week of "
+        f"{SCHEDULE_PERIODS} periods resolves a bias that small, so both verdicts see a shadow that is truly "
+        "x1.2 as within the margin. No spending of alpha removes a biased metric: with sampling below 100%, "
+        "tighten the latency margin by that bias (or sample 100%, the construct's default) before relying on "
+        "an automatic promote. Holds are not at risk: the bias favours the shadow.",
+    ]
+
+
 def render(results: list[LooksResult], *, command: str, runs: int, seed: int, minutes: float) -> str:
     """The BENCHMARKS.md section, between its markers."""
     first = spent_alpha(1 / LOOKS, (1 - MARGINS.confidence) / 2)
@@ -212,15 +230,7 @@ def render(results: list[LooksResult], *, command: str, runs: int, seed: int, mi
                 "",
                 *_goals(results),
                 "",
-                "Reading it: judged every hour without correction, a shadow at the margin is held in the share of "
-                "schedules of the 'uncorrected' x1.2 rows, not 2.5%: every look is another chance for a chance "
-                "excursion beyond x1.2. The sequential verdict spends the 2.5% over the 168 looks, so by the union "
-                "bound it holds (or promotes) such a shadow in at most 2.5% of schedules whatever the dependence "
-                "between looks; it is conservative because neighbouring looks share almost all their periods. "
-                "What it pays is time to a decision: each look asks for about z = 3.5 instead of 1.96. At 50% "
-                "sampling the shadow's p99 rests on half the requests and reads a few percent low (section 6), so "
-                "at the margin it leans to promote and a 30% slower shadow takes longer to stop; that bias is the "
-                "sampling's, not the looks'.",
+                *_reading(results),
                 SECTION_END,
             ]
         )

@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.verdict_simulation`` prints the comparison and writes it into its section of
 BENCHMARKS.md (``--output``; ``--no-write`` to only print). Options: ``--runs`` per scenario [100],
-``--seed`` [14], ``--workers`` [number of CPUs].
+``--seed`` [14], ``--workers`` [number of CPUs]. ``--looks`` runs the repeated-looks section instead
+(``benchmarks/verdict_looks.py``: 7-day schedules judged every hour, sequential against uncorrected).
 
 The traffic model (one run = a day of 5-minute periods):
 
@@ -27,15 +28,15 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from benchmarks import verdict_looks
 from benchmarks.kayenta_judge import KayentaMetric, kayenta_judge, shift_interval
 from shadow_test_core.verdict.judge import Margins, Verdict, judge
 from shadow_test_core.verdict.period_data import Period, PeriodData, VariantPeriod, write_period_data
@@ -229,18 +230,26 @@ class ScenarioResult:
         return None if math.isinf(median) else median
 
 
-def simulate(runs: int, seed: int, workers: int) -> list[ScenarioResult]:
-    """Every sampling and scenario, ``runs`` days each."""
-    results = []
+def run_scenarios(
+    run: Callable[[float, float, Sequence[int]], Any], scenarios: Sequence[float], *, runs: int, seed: int, workers: int
+) -> Iterator[tuple[float, float, tuple[Any, ...]]]:
+    """``(ratio, sampling, outcomes)`` of ``runs`` seeded calls of ``run`` for every sampling and scenario."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for sampling in SAMPLINGS:
-            for ratio in SCENARIOS:
+            for ratio in scenarios:
                 seeds = _seeds(seed, ratio, sampling, runs)
                 chunk = max(1, runs // (4 * workers))
-                outcomes = tuple(pool.map(run_once, [ratio] * runs, [sampling] * runs, seeds, chunksize=chunk))
-                results.append(ScenarioResult(ratio=ratio, sampling=sampling, outcomes=outcomes))
+                outcomes = tuple(pool.map(run, [ratio] * runs, [sampling] * runs, seeds, chunksize=chunk))
                 print(f"  sampling {sampling:.0%}, shadow x{ratio:g}: {runs} runs done", file=sys.stderr)
-    return results
+                yield ratio, sampling, outcomes
+
+
+def simulate(runs: int, seed: int, workers: int) -> list[ScenarioResult]:
+    """Every sampling and scenario, ``runs`` days each."""
+    return [
+        ScenarioResult(ratio=ratio, sampling=sampling, outcomes=outcomes)
+        for ratio, sampling, outcomes in run_scenarios(run_once, SCENARIOS, runs=runs, seed=seed, workers=workers)
+    ]
 
 
 def _percent(value: float) -> str:
@@ -359,6 +368,8 @@ def keep_section(path: Path, rewritten: str) -> str:
     """``rewritten`` (the other benchmarks' report) with the sections ``path`` already holds kept (daily, looks)."""
     if not path.exists():
         return rewritten
+    from benchmarks import verdict_looks  # it builds on this module
+
     old = path.read_text(encoding="utf-8")
     for start, end in ((SECTION_START, SECTION_END), (verdict_looks.SECTION_START, verdict_looks.SECTION_END)):
         if start in old and end in old:
@@ -396,6 +407,8 @@ def main(argv: list[str]) -> int:
         return 0
     command = f"python -m benchmarks.verdict_simulation --runs {arguments.runs} --seed {arguments.seed}"
     if arguments.looks:
+        from benchmarks import verdict_looks  # it builds on this module
+
         started = time.monotonic()
         looked = verdict_looks.simulate_looks(arguments.runs, arguments.seed, arguments.workers)
         minutes = (time.monotonic() - started) / 60
