@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from constructs_pkg.cli import main as cli
+from shadow_test_core.verdict.looks import Look
 from shadow_test_core.verdict.period_data import write_period_data
 from tests.test_verdict import simulated
 
@@ -158,3 +160,19 @@ def test_judge_png_without_matplotlib_names_the_png_extra(
     assert (code, out) == (3, "")
     assert f"pip install '{distribution}[png]'" in err
     assert not chart.exists()
+
+
+def test_judge_a_file_saved_at_a_look_re_derives_that_looks_decision(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Held by one fixed-horizon look, not by the 2nd of a week of hourly looks.
+    data = simulated(18, ratio=1.3, noise=0.08)
+    path = tmp_path / "periods.json"
+    write_period_data(data, path)
+    code, out, _err = _run(capsys, "judge", str(path))
+    assert code == 1 and "Checks: 95% intervals, each" in out
+    write_period_data(dataclasses.replace(data, look=Look(number=2, planned=168)), path)
+    code, out, _err = _run(capsys, "judge", str(path))
+    assert code == 2 and "Verdict: not enough data (exit code 2)" in out
+    assert "(look 2 of 168: 95% spent over them)" in out
+    assert "99.95% interval" in out

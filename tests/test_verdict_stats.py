@@ -24,6 +24,7 @@ from shadow_test_core.stats import (
     newcombe_difference,
     signed_rank_interval,
     walsh_average,
+    walsh_averages,
     wilson_interval,
 )
 from tests.hypothesis_budget import examples
@@ -79,6 +80,21 @@ def test_walsh_average_selects_the_ranked_pairwise_average(sample: list[float], 
     walsh = _walsh(sample)
     rank = data.draw(st.integers(min_value=1, max_value=len(walsh)))
     assert walsh_average(sorted(sample), rank) == pytest.approx(walsh[rank - 1], abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sample=samples, data=st.data())
+def test_walsh_averages_of_several_ranks_at_once_match_each_alone(sample: list[float], data: st.DataObject) -> None:
+    walsh = _walsh(sample)
+    ranks = tuple(data.draw(st.lists(st.integers(min_value=1, max_value=len(walsh)), min_size=1, max_size=5)))
+    together = walsh_averages(sorted(sample), ranks)
+    assert together == tuple(walsh_average(sorted(sample), rank) for rank in ranks)
+    assert together == pytest.approx([walsh[rank - 1] for rank in ranks], abs=1e-12)
+
+
+def test_walsh_averages_reject_a_rank_outside_the_averages() -> None:
+    with pytest.raises(ValueError, match=r"rank 7 outside 1\.\.6"):
+        walsh_averages([0.1, 0.2, 0.3], (1, 7))
 
 
 def test_walsh_average_with_every_value_tied() -> None:

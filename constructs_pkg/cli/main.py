@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shadow_test_core.verdict.judge import Margins, Report, judge
+from shadow_test_core.verdict.looks import judge_look
 from shadow_test_core.verdict.period_data import PeriodData, load_period_data, write_period_data
 
 from . import aws, chart, compare, render
@@ -259,7 +260,8 @@ def _margins(args: argparse.Namespace) -> Margins:
 def _show_verdict(
     args: argparse.Namespace, console: Console, data: PeriodData, margins: Margins, *, heading: str
 ) -> Report:
-    report = judge(data, margins)
+    # A file saved at one of many looks is judged at that look, as it was; otherwise as one look.
+    report = judge(data, margins) if data.look is None else judge_look(data, data.look, margins)
     render.print_report(console, report, data, heading=heading)
     if args.png is not None:
         chart.write_chart(args.png, data, report, title=f"Shadow test {data.experiment}")
