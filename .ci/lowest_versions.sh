@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 if [ ! -x .venv-lowest/bin/python ]; then python3 -m venv .venv-lowest; fi
 # The test tools at the versions constraints.txt pins; the package's own dependencies at their lowest.
-tools=$(grep -E '^(pytest|syrupy|hypothesis|iniconfig|pluggy|packaging|sortedcontainers|attrs)==' constraints.txt)
+tools=$(grep -E '^(pytest|syrupy|hypothesis|numpy|iniconfig|pluggy|packaging|sortedcontainers|attrs)==' constraints.txt)
 # shellcheck disable=SC2086
 .venv-lowest/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-lowest.txt -e . $tools
 .venv-lowest/bin/python - <<'PY'
