@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.verdict_simulation`` prints the comparison and writes it into its section of
 BENCHMARKS.md (``--output``; ``--no-write`` to only print). Options: ``--runs`` per scenario [100],
-``--seed`` [14], ``--workers`` [number of CPUs].
+``--seed`` [14], ``--workers`` [number of CPUs]. ``--looks`` runs the repeated-looks section instead
+(``benchmarks/verdict_looks.py``: 7-day schedules judged every hour, sequential against uncorrected).
 
 The traffic model (one run = a day of 5-minute periods):
 
@@ -26,11 +27,13 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,9 +67,11 @@ class RunOutcome:
     unpaired: tuple[str, ...]
 
 
-def _percentile_per_period(latencies: np.ndarray, period_of: np.ndarray, percentile: float) -> np.ndarray:
+def _percentile_per_period(
+    latencies: np.ndarray, period_of: np.ndarray, percentile: float, periods: int = PERIODS
+) -> np.ndarray:
     """Each period's percentile (numpy's default linear interpolation), vectorized; NaN without requests."""
-    counts = np.bincount(period_of, minlength=PERIODS)
+    counts = np.bincount(period_of, minlength=periods)
     ordered = latencies[np.lexsort((latencies, period_of))]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     last = starts + np.maximum(counts - 1, 0)
@@ -74,7 +79,7 @@ def _percentile_per_period(latencies: np.ndarray, period_of: np.ndarray, percent
     below = np.floor(position).astype(int)
     above = np.minimum(below + 1, last)
     valid = counts > 0
-    result = np.full(PERIODS, np.nan)
+    result = np.full(periods, np.nan)
     fraction = position[valid] - below[valid]
     result[valid] = ordered[below[valid]] * (1 - fraction) + ordered[above[valid]] * fraction
     return result
@@ -85,29 +90,34 @@ def _microseconds(value: float) -> float | None:
 
 
 def simulate_day(
-    ratio: float, rng: np.random.Generator, *, sampling: float = 1.0, all_percentiles: bool = False
+    ratio: float,
+    rng: np.random.Generator,
+    *,
+    sampling: float = 1.0,
+    all_percentiles: bool = False,
+    periods: int = PERIODS,
 ) -> PeriodData:
-    """One day of per-period data for a shadow ``ratio`` times as slow as production.
+    """One day (or ``periods`` 5-minute periods, the load cycling daily) for a shadow ``ratio`` times as slow.
 
     p50 and p90 only with ``all_percentiles``: the verdict shows them but decides on p99.
     """
-    phase = 2 * np.pi * np.arange(PERIODS) / PERIODS
+    phase = 2 * np.pi * np.arange(periods) / PERIODS
     requests = rng.poisson(600 * np.exp(0.5 * np.sin(phase)))
-    period_of = np.repeat(np.arange(PERIODS), requests)
+    period_of = np.repeat(np.arange(periods), requests)
     difficulty = rng.lognormal(0.0, 0.6, period_of.size)
-    shared = 0.15 * np.sin(phase + 1.0) + 0.12 * rng.standard_t(3, PERIODS)
+    shared = 0.15 * np.sin(phase + 1.0) + 0.12 * rng.standard_t(3, periods)
     sampled = rng.random(period_of.size) < sampling
     variants = []
     for share, factor in ((np.ones(period_of.size, dtype=bool), 1.0), (sampled, ratio)):
-        hiccup = np.where(rng.random(PERIODS) < 0.02, rng.uniform(0.3, 1.0, PERIODS), 0.0)
-        own = rng.normal(0.0, 0.04, PERIODS) + hiccup
+        hiccup = np.where(rng.random(periods) < 0.02, rng.uniform(0.3, 1.0, periods), 0.0)
+        own = rng.normal(0.0, 0.04, periods) + hiccup
         served = period_of[share]
         jitter = rng.lognormal(0.0, 0.15, served.size)
         latencies = BASE_LATENCY_MS * factor * difficulty[share] * jitter * np.exp(shared + own)[served]
-        counts = np.bincount(served, minlength=PERIODS)
+        counts = np.bincount(served, minlength=periods)
         errors = rng.binomial(counts, ERROR_RATE)
         wanted = (99, 50, 90) if all_percentiles else (99,)
-        values = [_percentile_per_period(latencies, served, percentile) for percentile in wanted]
+        values = [_percentile_per_period(latencies, served, percentile, periods) for percentile in wanted]
         variants.append(
             [
                 VariantPeriod(invocations=0, errors_5xx=0, latency_p99_us=None)
@@ -119,7 +129,7 @@ def simulate_day(
                     latency_p50_us=_microseconds(values[1][index]) if all_percentiles else None,
                     latency_p90_us=_microseconds(values[2][index]) if all_percentiles else None,
                 )
-                for index in range(PERIODS)
+                for index in range(periods)
             ]
         )
     periods = tuple(
@@ -220,18 +230,26 @@ class ScenarioResult:
         return None if math.isinf(median) else median
 
 
-def simulate(runs: int, seed: int, workers: int) -> list[ScenarioResult]:
-    """Every sampling and scenario, ``runs`` days each."""
-    results = []
+def run_scenarios(
+    run: Callable[[float, float, Sequence[int]], Any], scenarios: Sequence[float], *, runs: int, seed: int, workers: int
+) -> Iterator[tuple[float, float, tuple[Any, ...]]]:
+    """``(ratio, sampling, outcomes)`` of ``runs`` seeded calls of ``run`` for every sampling and scenario."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for sampling in SAMPLINGS:
-            for ratio in SCENARIOS:
+            for ratio in scenarios:
                 seeds = _seeds(seed, ratio, sampling, runs)
                 chunk = max(1, runs // (4 * workers))
-                outcomes = tuple(pool.map(run_once, [ratio] * runs, [sampling] * runs, seeds, chunksize=chunk))
-                results.append(ScenarioResult(ratio=ratio, sampling=sampling, outcomes=outcomes))
+                outcomes = tuple(pool.map(run, [ratio] * runs, [sampling] * runs, seeds, chunksize=chunk))
                 print(f"  sampling {sampling:.0%}, shadow x{ratio:g}: {runs} runs done", file=sys.stderr)
-    return results
+                yield ratio, sampling, outcomes
+
+
+def simulate(runs: int, seed: int, workers: int) -> list[ScenarioResult]:
+    """Every sampling and scenario, ``runs`` days each."""
+    return [
+        ScenarioResult(ratio=ratio, sampling=sampling, outcomes=outcomes)
+        for ratio, sampling, outcomes in run_scenarios(run_once, SCENARIOS, runs=runs, seed=seed, workers=workers)
+    ]
 
 
 def _percent(value: float) -> str:
@@ -336,24 +354,28 @@ def render(results: list[ScenarioResult], *, command: str, runs: int, seed: int)
     return "\n".join(lines) + "\n"
 
 
-def replace_section(document: str, section: str) -> str:
-    """``document`` with its verdict-simulation section replaced by ``section``, or appended."""
-    if SECTION_START in document and SECTION_END in document:
-        before, rest = document.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
+def replace_section(document: str, section: str, markers: tuple[str, str] = (SECTION_START, SECTION_END)) -> str:
+    """``document`` with the section between ``markers`` (the daily one by default) replaced by ``section``, or appended."""
+    start, end = markers
+    if start in document and end in document:
+        before, rest = document.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         return before + section + ("\n" + after if after else "")
     return document.rstrip("\n") + "\n\n" + section
 
 
 def keep_section(path: Path, rewritten: str) -> str:
-    """``rewritten`` (the other benchmarks' report) with the section ``path`` already holds kept."""
+    """``rewritten`` (the other benchmarks' report) with the sections ``path`` already holds kept (daily, looks)."""
     if not path.exists():
         return rewritten
+    from benchmarks import verdict_looks  # it builds on this module
+
     old = path.read_text(encoding="utf-8")
-    if SECTION_START not in old or SECTION_END not in old:
-        return rewritten
-    section = SECTION_START + old.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END + "\n"
-    return replace_section(rewritten, section)
+    for start, end in ((SECTION_START, SECTION_END), (verdict_looks.SECTION_START, verdict_looks.SECTION_END)):
+        if start in old and end in old:
+            section = start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+            rewritten = replace_section(rewritten, section, (start, end))
+    return rewritten
 
 
 def main(argv: list[str]) -> int:
@@ -365,6 +387,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print the section only")
+    parser.add_argument(
+        "--looks",
+        action="store_true",
+        help="run the repeated-looks section instead: 7-day schedules judged every hour, sequential vs uncorrected",
+    )
     parser.add_argument(
         "--example",
         type=Path,
@@ -378,13 +405,25 @@ def main(argv: list[str]) -> int:
             PeriodData(experiment="churn-shadow", period_seconds=300, periods=day.periods[96:192]), arguments.example
         )
         return 0
-    results = simulate(arguments.runs, arguments.seed, arguments.workers)
     command = f"python -m benchmarks.verdict_simulation --runs {arguments.runs} --seed {arguments.seed}"
-    section = render(results, command=command, runs=arguments.runs, seed=arguments.seed)
+    if arguments.looks:
+        from benchmarks import verdict_looks  # it builds on this module
+
+        started = time.monotonic()
+        looked = verdict_looks.simulate_looks(arguments.runs, arguments.seed, arguments.workers)
+        minutes = (time.monotonic() - started) / 60
+        section = verdict_looks.render(
+            looked, command=f"{command} --looks", runs=arguments.runs, seed=arguments.seed, minutes=minutes
+        )
+        markers = (verdict_looks.SECTION_START, verdict_looks.SECTION_END)
+    else:
+        results = simulate(arguments.runs, arguments.seed, arguments.workers)
+        section = render(results, command=command, runs=arguments.runs, seed=arguments.seed)
+        markers = (SECTION_START, SECTION_END)
     print(section)
     if not arguments.no_write:
         existing = arguments.output.read_text(encoding="utf-8") if arguments.output.exists() else ""
-        arguments.output.write_text(replace_section(existing, section), encoding="utf-8")
+        arguments.output.write_text(replace_section(existing, section, markers), encoding="utf-8")
         print(f"wrote {arguments.output}", file=sys.stderr)
     return 0
 

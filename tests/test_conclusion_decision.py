@@ -48,6 +48,7 @@ def _report(verdict: Verdict, *, periods: int = 48, without_traffic: int = 0) ->
         experiment="churn",
         period_seconds=300,
         margins=Margins(),
+        confidence=0.95,
         checks=(check,),
         verdict=verdict,
         periods_total=periods,

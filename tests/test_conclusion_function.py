@@ -29,6 +29,8 @@ from constructs_pkg import ModelVariant, ShadowTestExperiment
 from devtools.sagemaker_standin import SageMakerStandIn
 from shadow_test_core import consts
 from shadow_test_core.verdict.cloudwatch import PERIOD_QUERIES
+from shadow_test_core.verdict.looks import Look, judge_look
+from shadow_test_core.verdict.period_data import parse_period_data
 
 REGION = "us-east-1"
 ENDPOINT = "ep-1"
@@ -69,11 +71,13 @@ print("FILE " + handler.__file__)
 
 def _build(app: App) -> Stack:
     stack = Stack(app, "Conclusion", env={"account": "123456789012", "region": REGION})
+    # Each on its own endpoint (one experiment per endpoint); the function reads the endpoint that
+    # SageMaker describes, the stand-in's ep-1.
     for name, promote in (("Judged", False), ("Promoted", True)):
         experiment = ShadowTestExperiment(
             stack,
             name,
-            endpoint_name=ENDPOINT,
+            endpoint_name=f"{name.lower()}-endpoint",
             production_variant=ModelVariant(variant_name="prod", model_name="m-a", instance_type="ml.m5.large"),
             shadow_variant=ModelVariant(variant_name="shadow", model_name="m-b", instance_type="ml.m5.large"),
         )
@@ -389,11 +393,9 @@ def test_look_stops_a_regressing_shadow_with_the_shadow_removed(assembly, world)
     s3 = boto3.client("s3", endpoint_url=world["urls"]["s3"], region_name=REGION, **_keys())
     key = detail["evidence"].removeprefix(f"s3://{BUCKET}/")
     assert key.startswith("verdicts/exp-1/")
-    from shadow_test_core.verdict.judge import judge
-    from shadow_test_core.verdict.period_data import parse_period_data
-
     saved = parse_period_data(json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
-    assert str(judge(saved).verdict) == detail["verdict"]["verdict"] == "hold"
+    assert saved.look == Look(number=3, planned=detail["look"]["planned"]) and detail["look"]["number"] == 3
+    assert str(judge_look(saved, saved.look).verdict) == detail["verdict"]["verdict"] == "hold"
 
 
 def test_look_leaves_an_equal_shadow_running(assembly, world) -> None:  # type: ignore[no-untyped-def]

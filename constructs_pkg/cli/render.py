@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from rich.console import Console
 from rich.table import Table
 
-from shadow_test_core.verdict.judge import Check, CheckStatus, Report, Verdict, usable_periods
+from shadow_test_core.verdict.judge import Check, CheckStatus, Report, Verdict, percent, usable_periods
 from shadow_test_core.verdict.period_data import PeriodData
 
 from .aws import ExperimentInfo, VariantInfo
@@ -114,8 +114,12 @@ def print_report(console: Console, report: Report, data: PeriodData, *, heading:
     else:
         console.print("Data: no periods")
 
-    margins = report.margins
-    checks = Table(title=f"Checks: {margins.confidence:.0%} intervals, each must lie within its margin")
+    look = (
+        ""
+        if report.look is None
+        else f" (look {report.look.number} of {report.look.planned}: {percent(report.margins.confidence)} spent over them)"
+    )
+    checks = Table(title=f"Checks: {percent(report.confidence)} intervals{look}, each must lie within its margin")
     for column, justify in (
         ("Check", "left"),
         ("Estimate", "right"),

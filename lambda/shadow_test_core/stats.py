@@ -29,8 +29,10 @@ interval collapses to a point) and is the usual recommendation for a difference 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from statistics import NormalDist
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "newcombe_difference",
     "signed_rank_interval",
     "walsh_average",
+    "walsh_averages",
     "wilson_interval",
 ]
 
@@ -73,32 +76,29 @@ def two_sided_z(confidence: float) -> float:
 
 
 def _count_at_most(ordered: list[float], threshold: float) -> int:
-    """Walsh averages (x_i + x_j) / 2, i <= j, that are <= threshold: one two-pointer pass."""
+    """Walsh averages (x_i + x_j) / 2, i <= j, that are <= threshold.
+
+    Row i holds the j >= i with x_j <= 2 * threshold - x_i: one binary search per row, run by
+    ``map`` in C (a Python two-pointer pass is several times slower on a week of periods). Only
+    rows with x_i <= threshold have any. :func:`_between` draws the same lines, so the two agree
+    to the last bit.
+    """
     doubled = 2 * threshold
-    count, high = 0, len(ordered) - 1
-    for low, value in enumerate(ordered):
-        while high >= low and value + ordered[high] > doubled:
-            high -= 1
-        if high < low:
-            break
-        count += high - low + 1
-    return count
+    rows = bisect_right(ordered, threshold)
+    limits = [doubled - value for value in ordered[:rows]]
+    ends = sum(map(bisect_right, repeat(ordered, rows), limits, range(rows)))
+    return ends - rows * (rows - 1) // 2
 
 
 def _between(ordered: list[float], above: float, at_most: float) -> list[float]:
     """Walsh averages in (above, at_most], sorted."""
-    result = []
-    size = len(ordered)
-    # First index whose pair sum with the current value exceeds 2 * above; it only moves left.
-    start = size
+    result: list[float] = []
     for low, value in enumerate(ordered):
-        while start > 0 and value + ordered[start - 1] > 2 * above:
-            start -= 1
-        for high in range(max(start, low), size):
-            total = value + ordered[high]
-            if total > 2 * at_most:
-                break
-            result.append(total / 2)
+        end = bisect_right(ordered, 2 * at_most - value, low)
+        if end <= low:  # later rows start from larger values: none of theirs is small enough either
+            break
+        start = bisect_right(ordered, 2 * above - value, low)
+        result.extend([(value + other) / 2 for other in ordered[start:end]])
     return sorted(result)
 
 
@@ -108,26 +108,54 @@ def walsh_average(ordered: list[float], rank: int) -> float:
     Bisection on the value with an O(n) count per step, then the few candidates left between the
     bounds are sorted: the n(n+1)/2 averages are never built.
     """
+    return walsh_averages(ordered, (rank,))[0]
+
+
+def walsh_averages(ordered: list[float], ranks: tuple[int, ...]) -> tuple[float, ...]:
+    """The Walsh averages of several ``ranks`` (see :func:`walsh_average`), in one search.
+
+    The ranks an estimate and its interval ask for lie close together, so their bisections take
+    the same first steps; each count is made once and shared (about half the counts of separate
+    searches on a week of periods).
+    """
     size = len(ordered)
     total = size * (size + 1) // 2
-    if not 1 <= rank <= total:
-        raise ValueError(f"rank {rank} outside 1..{total}")
+    for rank in ranks:
+        if not 1 <= rank <= total:
+            raise ValueError(f"rank {rank} outside 1..{total}")
+    counts: dict[float, int] = {}
+    candidates: dict[tuple[float, float], list[float]] = {}
+    return tuple(_select(ordered, rank, counts, candidates) for rank in ranks)
+
+
+def _select(
+    ordered: list[float], rank: int, counts: dict[float, int], candidates: dict[tuple[float, float], list[float]]
+) -> float:
+    size = len(ordered)
     # Every Walsh average lies in [min, max]; below min none does.
     low, high = ordered[0] - 1.0, ordered[-1]
-    count_low, count_high = 0, total
+    count_low, count_high = 0, size * (size + 1) // 2
     for _ in range(_MAX_BISECTIONS):
         if count_high - count_low <= _ENUMERATE_BELOW * size:
             break
         middle = (low + high) / 2
         if middle in (low, high):  # adjacent floats: all candidates are equal to high
             return high
-        count = _count_at_most(ordered, middle)
+        if middle not in counts:
+            counts[middle] = _count_at_most(ordered, middle)
+        count = counts[middle]
         if count < rank:
             low, count_low = middle, count
         else:
             high, count_high = middle, count
-    candidates = _between(ordered, low, high)
-    return candidates[rank - count_low - 1]
+    if (low, high) not in candidates:
+        candidates[low, high] = _between(ordered, low, high)
+    return candidates[low, high][rank - count_low - 1]
+
+
+def _median_ranks(total: int) -> tuple[int, ...]:
+    """The rank or two ranks whose mean is the median of ``total`` ordered values."""
+    return ((total + 1) // 2,) if total % 2 else (total // 2, total // 2 + 1)
 
 
 def hodges_lehmann(sample: list[float]) -> float:
@@ -135,10 +163,8 @@ def hodges_lehmann(sample: list[float]) -> float:
     if not sample:
         raise ValueError("the Hodges-Lehmann estimate needs at least one value")
     ordered = sorted(sample)
-    total = len(ordered) * (len(ordered) + 1) // 2
-    if total % 2:
-        return walsh_average(ordered, (total + 1) // 2)
-    return (walsh_average(ordered, total // 2) + walsh_average(ordered, total // 2 + 1)) / 2
+    middle = walsh_averages(ordered, _median_ranks(len(ordered) * (len(ordered) + 1) // 2))
+    return sum(middle) / len(middle)
 
 
 # -- Wilcoxon signed-rank ---------------------------------------------------------------
@@ -201,14 +227,17 @@ def signed_rank_interval(sample: list[float], confidence: float = 0.95) -> Inter
     ordered = sorted(sample)
     size = len(ordered)
     total = size * (size + 1) // 2
-    estimate = hodges_lehmann(ordered)
     exact = size <= EXACT_LIMIT and not _has_ties_or_zeros(ordered)
     alpha = 1 - confidence
     rank = _exact_lower_rank(size, round(alpha, 12)) if exact else _approximate_lower_rank(size, confidence)
+    middle = _median_ranks(total)
     if rank is None or rank > total - rank + 1:
+        centre = walsh_averages(ordered, middle)
+        estimate = sum(centre) / len(centre)
         return Interval(estimate=estimate, lower=-math.inf, upper=math.inf, confidence=confidence, exact=exact)
-    lower = walsh_average(ordered, rank)
-    upper = walsh_average(ordered, total - rank + 1)
+    # One search for the interval's ends and the estimate's rank(s): they share their first steps.
+    lower, upper, *centre_ = walsh_averages(ordered, (rank, total - rank + 1, *middle))
+    estimate = sum(centre_) / len(centre_)
     return Interval(estimate=estimate, lower=lower, upper=upper, confidence=confidence, exact=exact)
 
 

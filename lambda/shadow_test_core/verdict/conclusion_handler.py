@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -37,7 +37,8 @@ from shadow_test_core.verdict.conclusion import (
     look_number,
 )
 from shadow_test_core.verdict.described import ExperimentInfo, parse_experiment, stop_request_for
-from shadow_test_core.verdict.judge import Margins, Report, judge
+from shadow_test_core.verdict.judge import Margins, Report
+from shadow_test_core.verdict.looks import Look, judge_look
 from shadow_test_core.verdict.period_data import PeriodData, period_data_document
 from shadow_test_core.verdict.window import period_window
 
@@ -189,12 +190,15 @@ def _look(
         )
         try:
             window = period_window(start, now, period=settings.period_seconds, now=now)
-            look.data = fetch_periods(clients.cloudwatch, experiment, window)
+            # The saved data records the look, so `shadow-test judge FILE` re-derives this decision.
+            seen = Look(number=look.number, planned=look.planned)
+            look.data = replace(fetch_periods(clients.cloudwatch, experiment, window), look=seen)
         except Exception as error:  # any failure to read is a look without data, counted
             look.error = error_code(error) or type(error).__name__
             _log("could not read metrics", experiment=experiment.name, error=look.error)
-        if look.data is not None:
-            look.report = judge(look.data, settings.margins)
+        if look.data is not None and look.data.look is not None:
+            # Repeated looks stay honest: each spends its share of the error (verdict/looks.py).
+            look.report = judge_look(look.data, look.data.look, settings.margins)
             look.evidence_key = _write_evidence(settings, experiment, look.data, clients, now=now, number=look.number)
         failures = _count_read_failures(settings, experiment, clients, failed=look.error is not None)
     return conclude_look(

@@ -19,17 +19,20 @@ neighbouring periods (a slow hour, a noisy neighbour) are not quite. Periods in 
 no traffic are left out of every check, and counted.
 
 Overall: any fail holds, all passing promotes, otherwise not enough data.
+
+:func:`judge` is one fixed-horizon look; a verdict repeated over a test's schedule goes through
+:func:`shadow_test_core.verdict.looks.judge_look`, which narrows each look's confidence.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
 from shadow_test_core.stats import Interval, newcombe_difference, signed_rank_interval
-from shadow_test_core.verdict.period_data import Period, PeriodData
+from shadow_test_core.verdict.period_data import Look, Period, PeriodData
 
 __all__ = [
     "EXIT_CODES",
@@ -39,8 +42,10 @@ __all__ = [
     "Report",
     "Verdict",
     "judge",
+    "judge_at",
     "overall_verdict",
     "paired_ratios",
+    "percent",
     "usable_periods",
 ]
 
@@ -136,6 +141,11 @@ class Report:
     periods_total: int
     periods_without_traffic: int
     """Periods left out because production, shadow or both served no request."""
+    confidence: float
+    """Two-sided confidence of the checks' intervals: ``margins.confidence`` for a single look,
+    higher at one of many looks (:mod:`shadow_test_core.verdict.looks`)."""
+    look: Look | None = None
+    """The look this verdict was taken at; ``None`` for a single, fixed-horizon look. Default: None."""
 
     @property
     def exit_code(self) -> int:
@@ -156,6 +166,11 @@ def paired_ratios(periods: list[Period], field: str = "latency_p99_us") -> list[
         if production is not None and shadow is not None:
             ratios.append((period.start, shadow / production))
     return ratios
+
+
+def percent(confidence: float) -> str:
+    """A confidence as a percentage with the digits that matter: 95%, 99.5%, 99.987%."""
+    return f"{100 * confidence:.5g}%"
 
 
 def _ratio(value: float) -> str:
@@ -189,7 +204,7 @@ def _latency_check(periods: list[Period], field: str, percentile: str, margins: 
     interval = signed_rank_interval([math.log(ratio) for ratio in ratios], margins.confidence)
     estimate, lower, upper = math.exp(interval.estimate), math.exp(interval.lower), math.exp(interval.upper)
     status = _decide(interval, math.log(margins.latency_ratio))
-    stated = f"{_ratio(estimate)} ({margins.confidence:.0%} interval {_ratio(lower)} to {_ratio(upper)})"
+    stated = f"{_ratio(estimate)} ({percent(margins.confidence)} interval {_ratio(lower)} to {_ratio(upper)})"
     status, message = _worded(status, stated, len(ratios), margins.min_periods, f"x{margins.latency_ratio:g}")
     return Check(
         name=name,
@@ -249,7 +264,8 @@ def _error_check(periods: list[Period], margins: Margins) -> Check:
     )
     status = _decide(points, margins.error_delta)
     stated = (
-        f"{points.estimate:+.3f} pp ({margins.confidence:.0%} interval {points.lower:+.3f} to {points.upper:+.3f} pp)"
+        f"{points.estimate:+.3f} pp ({percent(margins.confidence)} interval "
+        f"{points.lower:+.3f} to {points.upper:+.3f} pp)"
     )
     status, message = _worded(status, stated, len(periods), margins.min_periods, f"+{margins.error_delta:g} pp")
     return Check(
@@ -277,14 +293,23 @@ def overall_verdict(checks: tuple[Check, ...]) -> Verdict:
 
 
 def judge(data: PeriodData, margins: Margins | None = None) -> Report:
-    """Run every check on ``data`` and give the overall verdict."""
+    """Run every check on ``data`` and give the overall verdict, as a single look."""
     margins = margins or Margins()
+    return judge_at(data, margins, confidence=margins.confidence)
+
+
+def judge_at(data: PeriodData, margins: Margins, *, confidence: float, look: Look | None = None) -> Report:
+    """Every check with intervals at ``confidence`` instead of ``margins.confidence``, recording ``look``.
+
+    The building block of :func:`judge` and of the sequential ``judge_look``.
+    """
+    at = replace(margins, confidence=confidence)
     periods = usable_periods(data)
     checks = (
-        _latency_check(periods, "latency_p99_us", "p99", margins, decides=True),
-        _error_check(periods, margins),
-        _latency_check(periods, "latency_p90_us", "p90", margins, decides=False),
-        _latency_check(periods, "latency_p50_us", "p50", margins, decides=False),
+        _latency_check(periods, "latency_p99_us", "p99", at, decides=True),
+        _error_check(periods, at),
+        _latency_check(periods, "latency_p90_us", "p90", at, decides=False),
+        _latency_check(periods, "latency_p50_us", "p50", at, decides=False),
     )
     return Report(
         experiment=data.experiment,
@@ -294,4 +319,6 @@ def judge(data: PeriodData, margins: Margins | None = None) -> Report:
         verdict=overall_verdict(checks),
         periods_total=len(data.periods),
         periods_without_traffic=len(data.periods) - len(periods),
+        confidence=confidence,
+        look=look,
     )

@@ -8,6 +8,10 @@ verdict can be re-derived and audited later. The format::
                   "production": {"invocations": 612, "errors_5xx": 1, "latency_p99_us": 84210.5, ...},
                   "shadow": {"invocations": 305, "errors_5xx": 0, "latency_p99_us": 90113.0, ...}}]}
 
+An optional ``"look": {"number": 3, "planned": 168}`` records that the data was judged as the 3rd
+of 168 planned looks (:mod:`shadow_test_core.verdict.looks`), so ``judge FILE`` re-derives the
+same sequential decision; a file without it is judged as a single look.
+
 Each variant holds ``invocations``, ``errors_5xx`` and ``latency_p99_us`` (microseconds, as
 SageMaker publishes ``ModelLatency``; null when there was no traffic), and optionally
 ``latency_p50_us``, ``latency_p90_us``, ``errors_4xx`` and ``model_errors``. Reading is strict: an
@@ -25,6 +29,7 @@ from typing import Any
 __all__ = [
     "COUNT_FIELDS",
     "LATENCY_FIELDS",
+    "Look",
     "Period",
     "PeriodData",
     "PeriodDataError",
@@ -45,6 +50,35 @@ _ROLES = ("production", "shadow")
 
 class PeriodDataError(ValueError):
     """The saved data is malformed; the message names the period and the field."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Look:
+    """Which of the looks planned over a test's schedule a verdict is taken at.
+
+    Defined with the saved data because the file records it; the sequential method that reads
+    it is :mod:`shadow_test_core.verdict.looks`.
+
+    :param number: this look, counted from 1.
+    :param planned: looks planned over the whole schedule (e.g. 168 for a look every hour for
+        7 days); at least ``number``.
+    """
+
+    number: int
+    planned: int
+
+    def __post_init__(self) -> None:
+        for name in ("number", "planned"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"look {name} must be a whole number >= 1 (got {value!r})")
+        if self.number > self.planned:
+            raise ValueError(f"look number must be at most the looks planned ({self.number} > {self.planned})")
+
+    @property
+    def fraction(self) -> float:
+        """The information fraction ``number / planned`` at which the look is taken."""
+        return self.number / self.planned
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +115,8 @@ class PeriodData:
     experiment: str
     period_seconds: int
     periods: tuple[Period, ...]
+    look: Look | None = None
+    """The look the data was judged at; ``None`` for a single look. Default: None."""
 
 
 def _is_number(value: object) -> bool:
@@ -160,7 +196,7 @@ def parse_period_data(document: object) -> PeriodData:
         document,
         "file",
         required=("experiment", "period_seconds", "periods"),
-        allowed=("experiment", "period_seconds", "periods"),
+        allowed=("experiment", "period_seconds", "periods", "look"),
     )
     if not isinstance(top["experiment"], str) or not top["experiment"]:
         raise PeriodDataError(f"experiment: must be a non-empty string (got {top['experiment']!r})")
@@ -183,7 +219,16 @@ def parse_period_data(document: object) -> PeriodData:
                 shadow=_variant(fields["shadow"], f"{where}.shadow"),
             )
         )
-    return PeriodData(experiment=top["experiment"], period_seconds=period_seconds, periods=tuple(periods))
+    look = _look(top["look"]) if "look" in top else None
+    return PeriodData(experiment=top["experiment"], period_seconds=period_seconds, periods=tuple(periods), look=look)
+
+
+def _look(value: object) -> Look:
+    fields = _object(value, "look", required=("number", "planned"), allowed=("number", "planned"))
+    try:
+        return Look(number=fields["number"], planned=fields["planned"])
+    except ValueError as error:
+        raise PeriodDataError(f"look: {error}") from None
 
 
 def load_period_data(path: str | Path) -> PeriodData:
@@ -217,9 +262,10 @@ def _variant_document(variant: VariantPeriod) -> dict[str, Any]:
 
 def period_data_document(data: PeriodData) -> dict[str, Any]:
     """The JSON-ready form of ``data``; :func:`parse_period_data` reads it back unchanged."""
-    return {
-        "experiment": data.experiment,
-        "period_seconds": data.period_seconds,
+    document: dict[str, Any] = {"experiment": data.experiment, "period_seconds": data.period_seconds}
+    if data.look is not None:
+        document["look"] = {"number": data.look.number, "planned": data.look.planned}
+    return document | {
         "periods": [
             {
                 "start": period.start.isoformat(),
