@@ -11,7 +11,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from constructs_pkg._handler_code import handler_asset_dir
+from constructs_pkg.lambda_code import core_code
 from constructs_pkg.security import provider_roles as declared
 from constructs_pkg.security.acknowledgements import PROVIDER, acknowledge_own_findings
 from constructs_pkg.security.declaration import policy_statement, service_principal
@@ -65,7 +65,7 @@ class ShadowTestProvider(Construct):
         self.encryption_key = encryption_key
         if encryption_key is not None:
             self._allow_logs_to_use(encryption_key)
-        code = lambda_.Code.from_asset(str(handler_asset_dir()))
+        code = core_code(consts.HANDLER_MODULE)
         self._pass_role: iam.PolicyStatement | None = None
         self._passable_roles: set[str] = set()
         self.handler_role = iam.Role(
