@@ -146,18 +146,32 @@ def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return ".".join([*anchor, node.module] if node.module else anchor)
 
 
-def _statements_that_run(tree: ast.Module) -> list[ast.AST]:
-    """Every node of the module but the bodies of ``if TYPE_CHECKING:``, which never run."""
-    found: list[ast.AST] = []
-    pending: list[ast.AST] = [tree]
+def _statements_that_run(tree: ast.Module) -> list[ast.stmt]:
+    """Every statement of the module, at any depth, but the bodies of ``if TYPE_CHECKING:``, which never run.
+
+    Only statements are visited (an import is one), not the expressions inside them.
+    """
+    found: list[ast.stmt] = []
+    pending: list[ast.stmt] = list(tree.body)
     while pending:
-        node = pending.pop()
-        found.append(node)
-        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-            pending.extend(node.orelse)
-        else:
-            pending.extend(ast.iter_child_nodes(node))
+        statement = pending.pop()
+        found.append(statement)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            if field == "body" and _is_type_checking(statement):
+                continue
+            for child in getattr(statement, field, ()):
+                # An except clause or a match case holds statements without being one.
+                pending.extend(child.body if isinstance(child, ast.ExceptHandler | ast.match_case) else [child])
     return found
+
+
+def _is_type_checking(statement: ast.stmt) -> bool:
+    if not isinstance(statement, ast.If):
+        return False
+    test = statement.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 @jsii.implements(ILocalBundling)

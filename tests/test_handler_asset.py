@@ -208,7 +208,7 @@ def _core(folder: Path, modules: dict[str, str]) -> Path:
     return package
 
 
-def test_closure_follows_relative_and_function_level_imports_but_not_type_checking_ones(tmp_path: Path) -> None:
+def test_closure_follows_relative_nested_and_function_level_imports_but_not_type_checking_ones(tmp_path: Path) -> None:
     package = _core(
         tmp_path,
         {
@@ -221,7 +221,10 @@ def test_closure_follows_relative_and_function_level_imports_but_not_type_checki
                 "from ..top import VALUE\n"
                 "if TYPE_CHECKING:\n    from shadow_test_core.other import Hint\n"
                 "def later():\n    import shadow_test_core.deferred\n"
+                "try:\n    from . import in_try\nexcept ImportError:\n    from . import in_except\n"
             ),
+            "job/in_try.py": "",
+            "job/in_except.py": "",
             "job/helpers.py": "import json\ndef helper(): ...\n",
             "top.py": "VALUE = 1\n",
             "deferred.py": "",
@@ -235,6 +238,8 @@ def test_closure_follows_relative_and_function_level_imports_but_not_type_checki
         "shadow_test_core/job/__init__.py",
         "shadow_test_core/job/entry.py",
         "shadow_test_core/job/helpers.py",
+        "shadow_test_core/job/in_except.py",
+        "shadow_test_core/job/in_try.py",
         "shadow_test_core/job/shared.py",
         "shadow_test_core/top.py",
     )
