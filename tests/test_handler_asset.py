@@ -22,21 +22,10 @@ import boto3
 import pytest
 
 from constructs_pkg.lambda_code import import_closure
+from tests.synth import ONE_EXPERIMENT_APP
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "lambda" / "shadow_test_core"
-
-SYNTH = """
-import sys
-from aws_cdk import App, Stack
-from constructs_pkg import ModelVariant, ShadowTestExperiment
-app = App(analytics_reporting=False, outdir=sys.argv[1])
-stack = Stack(app, "AssetStack")
-ShadowTestExperiment(stack, "Shadow", endpoint_name="e",
-    production_variant=ModelVariant(variant_name="a", model_name="m-a", instance_type="ml.m5.large"),
-    shadow_variant=ModelVariant(variant_name="b", model_name="m-b", instance_type="ml.m5.large"))
-app.synth()
-"""
 
 # Imports the handler as Lambda does (the asset's root on the path, boto3 from the runtime) and
 # lists the core's modules that loaded, with their files.
@@ -101,12 +90,16 @@ def _start_synth(outdir: Path, tmpdir: Path, core_parent: Path) -> subprocess.Po
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     return subprocess.Popen(
-        [sys.executable, "-c", SYNTH, str(outdir)], env=env, cwd=outdir.parent, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", ONE_EXPERIMENT_APP, str(outdir)],
+        env=env,
+        cwd=outdir.parent,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def _handler_of(outdir: Path) -> Synth:
-    template = json.loads((outdir / "AssetStack.template.json").read_text())
+    template = json.loads((outdir / "OneExperiment.template.json").read_text())
     (function,) = (
         r["Properties"]
         for r in template["Resources"].values()
@@ -208,9 +201,14 @@ def _core(folder: Path, modules: dict[str, str]) -> Path:
     return package
 
 
+def _closure_paths(folder: Path, entry: str, modules: dict[str, str]) -> tuple[str, ...]:
+    return import_closure(entry, package_dir=_core(folder, modules)).paths
+
+
 def test_closure_follows_relative_nested_and_function_level_imports_but_not_type_checking_ones(tmp_path: Path) -> None:
-    package = _core(
+    paths = _closure_paths(
         tmp_path,
+        "shadow_test_core.job.entry",
         {
             "__init__.py": "",
             "job/__init__.py": "from . import shared\n",
@@ -231,8 +229,7 @@ def test_closure_follows_relative_nested_and_function_level_imports_but_not_type
             "other.py": "",
         },
     )
-    closure = import_closure("shadow_test_core.job.entry", package_dir=package)
-    assert closure.paths == (
+    assert paths == (
         "shadow_test_core/__init__.py",
         "shadow_test_core/deferred.py",
         "shadow_test_core/job/__init__.py",
@@ -246,8 +243,9 @@ def test_closure_follows_relative_nested_and_function_level_imports_but_not_type
 
 
 def test_closure_takes_a_name_imported_from_a_package_as_its_submodule_only_when_one_exists(tmp_path: Path) -> None:
-    package = _core(
+    paths = _closure_paths(
         tmp_path,
+        "shadow_test_core.entry",
         {
             "__init__.py": "",
             "job/__init__.py": "NAME = 1\n",
@@ -256,8 +254,7 @@ def test_closure_takes_a_name_imported_from_a_package_as_its_submodule_only_when
             "entry.py": "from shadow_test_core.job import NAME, module\n",
         },
     )
-    closure = import_closure("shadow_test_core.entry", package_dir=package)
-    assert closure.paths == (
+    assert paths == (
         "shadow_test_core/__init__.py",
         "shadow_test_core/entry.py",
         "shadow_test_core/job/__init__.py",

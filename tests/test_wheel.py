@@ -12,19 +12,15 @@ from pathlib import Path
 
 from constructs_pkg.lambda_code import import_closure
 from shadow_test_core import consts
+from tests.synth import ONE_EXPERIMENT_APP
 
-APP = """
-import json, sys, constructs_pkg
-from aws_cdk import App, Stack
-from constructs_pkg import ModelVariant, ShadowTestExperiment
-app = App(analytics_reporting=False, outdir=sys.argv[1])
-stack = Stack(app, "FromWheel")
-ShadowTestExperiment(stack, "Shadow", endpoint_name="e",
-    production_variant=ModelVariant(variant_name="a", model_name="m-a", instance_type="ml.m5.large"),
-    shadow_variant=ModelVariant(variant_name="b", model_name="m-b", instance_type="ml.m5.large"))
-app.synth()
+APP = (
+    ONE_EXPERIMENT_APP
+    + """
+import json, constructs_pkg
 print(json.dumps({"package": constructs_pkg.__file__}))
 """
+)
 
 
 def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path) -> None:
@@ -64,7 +60,7 @@ def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path
     )
     package = json.loads(result.stdout.strip().splitlines()[-1])["package"]
     assert package.startswith(str(site))
-    template = json.loads((workdir / "cdk.out" / "FromWheel.template.json").read_text())
+    template = json.loads((workdir / "cdk.out" / "OneExperiment.template.json").read_text())
     assert any(r["Type"] == "Custom::ShadowTestExperiment" for r in template["Resources"].values())
     assets = [
         p
