@@ -23,8 +23,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from constructs_pkg._handler_code import handler_asset_dir
 from constructs_pkg.errors import ValidationError
+from constructs_pkg.lambda_code import core_code
 from constructs_pkg.provider import DEFAULT_LOG_RETENTION, HANDLER_RUNTIME
 from constructs_pkg.security import conclusion_roles as declared
 from constructs_pkg.security.acknowledgements import CONCLUSION, CONCLUSION_RULE, acknowledge_own_findings
@@ -70,7 +70,7 @@ class ConclusionFunction(Construct):
             "Function",
             runtime=HANDLER_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(handler_asset_dir())),
+            code=core_code(consts.CONCLUSION_MODULE),
             handler=consts.CONCLUSION_ENTRY,
             timeout=_FUNCTION_TIMEOUT,
             memory_size=256,

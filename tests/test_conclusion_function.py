@@ -105,6 +105,9 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     asset_hash = functions[0]["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     asset = outdir / f"asset.{asset_hash}"
     assert (asset / "shadow_test_core" / "verdict" / "conclusion_handler.py").is_file()
+    # The asset is the function's import closure: no capture comparison, no deploy-time handler.
+    assert not (asset / "shadow_test_core" / "capture").exists()
+    assert not (asset / "shadow_test_core" / "experiment" / "handler.py").exists()
     return {"template": template, "asset": asset}
 
 
