@@ -7,6 +7,6 @@ from __future__ import annotations
 
 import sys
 
-# Write no bytecode beside the modules this imports (devtools/, and lambda/, a CDK asset whose hash
-# would change); the children get PYTHONDONTWRITEBYTECODE for the same reason.
+# Write no bytecode beside the modules this imports (devtools/, lambda/): a benchmark leaves the
+# source tree as it found it; the children get PYTHONDONTWRITEBYTECODE for the same reason.
 sys.dont_write_bytecode = True

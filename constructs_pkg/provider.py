@@ -11,8 +11,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from constructs_pkg._handler_code import handler_asset_dir
 from constructs_pkg.errors import ValidationError
+from constructs_pkg.lambda_code import core_code
 from constructs_pkg.security import provider_roles as declared
 from constructs_pkg.security.acknowledgements import PROVIDER, acknowledge_own_findings
 from constructs_pkg.security.declaration import policy_statement, service_principal
@@ -66,7 +66,7 @@ class ShadowTestProvider(Construct):
         self.encryption_key = encryption_key
         if encryption_key is not None:
             self._allow_logs_to_use(encryption_key)
-        code = lambda_.Code.from_asset(str(handler_asset_dir()))
+        code = core_code(consts.HANDLER_MODULE)
         self._pass_role: iam.PolicyStatement | None = None
         #: The construct the provider was created for, and who chose each shared setting (for errors).
         self._created_for = scope.node.path

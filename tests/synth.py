@@ -20,3 +20,18 @@ def synth(build: Callable[[Stack], object], *, env: Environment | None = ENV) ->
 
 def resources_of(template: Template, resource_type: str) -> dict[str, dict]:
     return template.find_resources(resource_type)
+
+
+#: A script that synthesizes a stack "OneExperiment" of one experiment into the folder given as its
+#: argument: for a synth in a fresh process (``python -c ONE_EXPERIMENT_APP OUTDIR``).
+ONE_EXPERIMENT_APP = """
+import sys
+from aws_cdk import App, Stack
+from constructs_pkg import ModelVariant, ShadowTestExperiment
+app = App(analytics_reporting=False, outdir=sys.argv[1])
+stack = Stack(app, "OneExperiment")
+ShadowTestExperiment(stack, "Shadow", endpoint_name="e",
+    production_variant=ModelVariant(variant_name="a", model_name="m-a", instance_type="ml.m5.large"),
+    shadow_variant=ModelVariant(variant_name="b", model_name="m-b", instance_type="ml.m5.large"))
+app.synth()
+"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -11,18 +12,17 @@ from pathlib import Path
 
 import pytest
 
-APP = """
-import json, sys, constructs_pkg
-from aws_cdk import App, Stack
-from constructs_pkg import ModelVariant, ShadowTestExperiment
-app = App(analytics_reporting=False, outdir=sys.argv[1])
-stack = Stack(app, "FromWheel")
-ShadowTestExperiment(stack, "Shadow", endpoint_name="e",
-    production_variant=ModelVariant(variant_name="a", model_name="m-a", instance_type="ml.m5.large"),
-    shadow_variant=ModelVariant(variant_name="b", model_name="m-b", instance_type="ml.m5.large"))
-app.synth()
+from constructs_pkg.lambda_code import import_closure
+from shadow_test_core import consts
+from tests.synth import ONE_EXPERIMENT_APP
+
+APP = (
+    ONE_EXPERIMENT_APP
+    + """
+import json, constructs_pkg
 print(json.dumps({"package": constructs_pkg.__file__}))
 """
+)
 
 
 @pytest.mark.slow
@@ -51,12 +51,19 @@ def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path
     subprocess.run([python, "-m", "zipfile", "-e", str(wheel), str(site)], check=True)
     workdir = tmp_path / "app"
     workdir.mkdir()
+    # Nothing of the checkout on the path, even when the tests run with it on PYTHONPATH.
+    outside = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [python, "-c", APP, str(workdir / "cdk.out")], cwd=workdir, check=True, capture_output=True, text=True
+        [python, "-c", APP, str(workdir / "cdk.out")],
+        cwd=workdir,
+        env=outside,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     package = json.loads(result.stdout.strip().splitlines()[-1])["package"]
     assert package.startswith(str(site))
-    template = json.loads((workdir / "cdk.out" / "FromWheel.template.json").read_text())
+    template = json.loads((workdir / "cdk.out" / "OneExperiment.template.json").read_text())
     assert any(r["Type"] == "Custom::ShadowTestExperiment" for r in template["Resources"].values())
     assets = [
         p
@@ -64,7 +71,8 @@ def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path
         if (p / "shadow_test_core" / "experiment" / "handler.py").is_file()
     ]
     assert len(assets) == 1
-    # Only the core package's modules: no bytecode, no stray files.
-    shipped = {p.relative_to(assets[0]).as_posix() for p in assets[0].rglob("*") if p.is_file()}
-    assert shipped and all(name.startswith("shadow_test_core/") and name.endswith(".py") for name in shipped)
-    assert "shadow_test_core/experiment/handler.py" in shipped
+    # The handler's import closure, as from the checkout (tests/test_handler_asset.py proves it
+    # is the closure): no verdict or capture module, no bytecode, no stray files.
+    shipped = {p.relative_to(assets[0]).as_posix(): p.read_bytes() for p in assets[0].rglob("*") if p.is_file()}
+    assert set(shipped) == set(import_closure(consts.HANDLER_MODULE).paths)
+    assert shipped == {name: (root / "lambda" / name).read_bytes() for name in shipped}

@@ -6,13 +6,15 @@ keys of the state the handler carries between polls are spelled here once.
 
 from __future__ import annotations
 
-#: The package shipped as the handler's Lambda asset.
+#: The core package: the top-level folder of every Lambda asset of the library.
 PACKAGE = __name__.rpartition(".")[0]
+#: The custom-resource handler's module: its function's code is this module's import closure.
+HANDLER_MODULE = f"{PACKAGE}.experiment.handler"
 #: Lambda handler strings of the two Provider-framework entry points.
-ON_EVENT_ENTRY = f"{PACKAGE}.experiment.handler.on_event"
-IS_COMPLETE_ENTRY = f"{PACKAGE}.experiment.handler.is_complete"
+ON_EVENT_ENTRY = f"{HANDLER_MODULE}.on_event"
+IS_COMPLETE_ENTRY = f"{HANDLER_MODULE}.is_complete"
 #: Lambda handler string of the provider's one function: routes to on_event or is_complete.
-DISPATCH_ENTRY = f"{PACKAGE}.experiment.handler.handle"
+DISPATCH_ENTRY = f"{HANDLER_MODULE}.handle"
 
 #: The Provider framework's total timeout, in seconds (the handler gives up a little before it).
 ENV_TOTAL_TIMEOUT = "PROVIDER_TOTAL_TIMEOUT_SECONDS"
