@@ -10,6 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "AutomaticConclusion": "constructs_pkg.conclusion",
+    "ConclusionFunction": "constructs_pkg.conclusion",
+    "Margins": "shadow_test_core.verdict.judge",
     "DataCapture": "constructs_pkg.props",
     "DesiredState": "constructs_pkg.props",
     "ExperimentMonitoringMixin": "constructs_pkg.monitoring.experiment_monitoring",
@@ -24,10 +27,13 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AutomaticConclusion",
+    "ConclusionFunction",
     "DataCapture",
     "DesiredState",
     "ExperimentMonitoringMixin",
     "ImportedShadowTestExperiment",
+    "Margins",
     "ModelVariant",
     "Schedule",
     "ShadowTestExperiment",
@@ -39,6 +45,7 @@ __all__ = [
 assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from constructs_pkg.conclusion import AutomaticConclusion, ConclusionFunction
     from constructs_pkg.errors import ValidationError
     from constructs_pkg.experiment import ShadowTestExperiment
     from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
@@ -46,6 +53,7 @@ if TYPE_CHECKING:
     from constructs_pkg.monitoring.metrics import VariantMetrics
     from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
     from constructs_pkg.provider import ShadowTestProvider
+    from shadow_test_core.verdict.judge import Margins
 
 
 def __getattr__(name: str) -> Any:
