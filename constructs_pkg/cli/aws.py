@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import boto3
 
+from shadow_test_core.experiment import settings
 from shadow_test_core.experiment.sagemaker_api import described_values
 from shadow_test_core.experiment.spec import stop_request
 from shadow_test_core.experiment.statuses import ENDED
@@ -156,7 +157,7 @@ def stop_experiment(
     experiment: ExperimentInfo,
     *,
     action: Literal["promote", "stop"],
-    desired_state: Literal["Completed", "Cancelled"] = "Completed",
+    desired_state: str = settings.DESIRED_COMPLETED,
     reason: str | None = None,
 ) -> dict[str, Any]:
     """``StopInferenceExperiment``; returns the request that was sent.
