@@ -215,11 +215,10 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
             self.resource.node.add_dependency(role_policy)
         self.experiment_arn: str = self.resource.get_att_string("ExperimentArn")
         self.experiment_name: str = self.resource.ref
-        CfnOutput(
-            self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {self.node.path}"
-        )
+        path = self.node.path
+        CfnOutput(self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {path}")
         # cdk-nag findings and checkov checks on the construct's own resources, with reasons (docs/security.md).
-        provider.own_findings.add(self, EXPERIMENT)
+        provider.own_findings.add(self, EXPERIMENT, path=path)
         #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``); plain
         #: values, no jsii round trip until a metric is asked for.
         self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant.variant_name)

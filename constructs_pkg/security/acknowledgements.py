@@ -246,12 +246,14 @@ class OwnedResources:
     owner_path: str
 
     @classmethod
-    def of(cls, owner: IConstruct, stack: Stack, root: str) -> OwnedResources:
-        resources = [c for c in owner.node.find_all() if isinstance(c, CfnResource)]
+    def of(cls, owner: IConstruct, stack: Stack, root: str, owner_path: str | None = None) -> OwnedResources:
+        # A plain CfnResource (a custom resource) is no target and no policy refers to it: its
+        # path and logical id are not read (each is a jsii round trip).
+        resources = [c for c in owner.node.find_all() if isinstance(c, CfnResource) and type(c) is not CfnResource]
         paths = [resource.node.path.removeprefix(root) for resource in resources]
         # One resolve for all logical ids: each is a jsii round trip.
         logical_ids = stack.resolve([resource.logical_id for resource in resources])
-        owner_path = owner.node.path.removeprefix(root)
+        owner_path = (owner_path if owner_path is not None else owner.node.path).removeprefix(root)
         prefix = owner_path + "/"
         return cls(
             owner=owner,
@@ -291,20 +293,23 @@ class OwnFindings:
     def __init__(self, provider: Construct, placeholders: Placeholders) -> None:
         self._provider = provider
         self._placeholders = placeholders
-        self._owners: list[tuple[Construct, str]] = [(provider, PROVIDER)]
+        self._owners: list[tuple[Construct, str, str | None]] = [(provider, PROVIDER, None)]
         Aspects.of(provider).add(self)
 
-    def add(self, owner: Construct, kind: str) -> None:
-        """Acknowledge the findings of ``kind`` (``experiment``) on ``owner``'s own resources at synth."""
-        self._owners.append((owner, kind))
+    def add(self, owner: Construct, kind: str, *, path: str | None = None) -> None:
+        """Acknowledge the findings of ``kind`` (``experiment``) on ``owner``'s own resources at synth.
+
+        :param path: ``owner.node.path``, when the caller has read it already.
+        """
+        self._owners.append((owner, kind, path))
 
     def visit(self, node: IConstruct) -> None:
         if node is not self._provider:
             return
         stack = Stack.of(node)
         root = stack.node.path + "/" if stack.node.path else ""
-        for owner, kind in self._owners:
-            acknowledge_own_findings(OwnedResources.of(owner, stack, root), kind, stack, self._placeholders)
+        for owner, kind, path in self._owners:
+            acknowledge_own_findings(OwnedResources.of(owner, stack, root, path), kind, stack, self._placeholders)
 
 
 def acknowledge_own_findings(owned: OwnedResources, kind: str, stack: Stack, placeholders: Placeholders) -> None:
@@ -313,11 +318,13 @@ def acknowledge_own_findings(owned: OwnedResources, kind: str, stack: Stack, pla
     Wildcards (``AwsSolutions-IAM5``) are acknowledged on each of the owner's policies when every
     statement carrying them is declared.
     """
+    # Gathered per resource: one acknowledge call each (every call is a jsii round trip).
+    acknowledged: dict[CfnResource, list[Acknowledgment]] = {}
     for entry in ACKNOWLEDGEMENTS:
         if entry.owner == kind and applies(entry.when, owned):
             for target in targets(owned, entry.targets):
-                Validations.of(target).acknowledge(
-                    *(Acknowledgment(id=rule, reason=entry.reason) for rule in entry.rules)
+                acknowledged.setdefault(target, []).extend(
+                    Acknowledgment(id=rule, reason=entry.reason) for rule in entry.rules
                 )
     for skip in CHECKOV_SKIPS:
         if skip.owner == kind and applies(skip.when, owned):
@@ -334,9 +341,10 @@ def acknowledge_own_findings(owned: OwnedResources, kind: str, stack: Stack, pla
     )
     for resource in owned.by_path.values():
         if isinstance(resource, iam.CfnPolicy):
-            acknowledgements = _wildcard_acknowledgements(resource, canonical, stack)
-            if acknowledgements:
-                Validations.of(resource).acknowledge(*acknowledgements)
+            acknowledged.setdefault(resource, []).extend(_wildcard_acknowledgements(resource, canonical, stack))
+    for target, acknowledgements in acknowledged.items():
+        if acknowledgements:
+            Validations.of(target).acknowledge(*acknowledgements)
 
 
 def _wildcard_acknowledgements(policy: iam.CfnPolicy, canonical: Canonical, stack: Stack) -> list[Acknowledgment]:
