@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_pkg.capture_bucket import create_capture_bucket
+from constructs_pkg.endpoint_claims import claim_endpoint
 from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
 from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
 from constructs_pkg.monitoring.imported_experiment import import_experiment
@@ -43,7 +44,9 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
 
     :param scope: the parent construct.
     :param id: the construct id.
-    :param endpoint_name: the endpoint to shadow (a literal or a token).
+    :param endpoint_name: the endpoint to shadow (a literal or a token). SageMaker allows one
+        active inference experiment per endpoint: two experiments of the app with an equal literal
+        or the same token fail synth, naming both (even when ``desired_state`` ends one of them).
     :param production_variant: the variant serving production traffic on that endpoint.
     :param shadow_variant: the variant that receives copies of the requests.
     :param sampling_percentage: the percentage (1-100) of requests copied to the shadow variant.
@@ -70,11 +73,14 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         Default: none.
     :param ecr_repositories: repositories holding the models' images, pullable by the role.
         Default: none.
-    :param query_interval: time between two status polls while SageMaker works; shared by all
-        experiments of the stack. Default: 30 seconds.
-    :param total_timeout: how long a create, update or delete may take before it fails; shared
-        by all experiments of the stack. Default: 45 minutes (CloudFormation allows one hour).
+    :param query_interval: time between two status polls while SageMaker works. Default: 30 seconds.
+    :param total_timeout: how long a create, update or delete may take before it fails.
+        Default: 45 minutes (CloudFormation allows one hour).
     :param log_retention: retention of the handler's logs. Default: one year.
+        ``query_interval``, ``total_timeout`` and ``log_retention`` belong to the stack's one
+        provider, which the stack's first experiment creates: every experiment of the stack that
+        sets one must give the value the provider has (set it on the first experiment too), or
+        the construct raises ``ValidationError`` naming both experiments.
     :param capture_bucket_removal_policy: what happens to a capture bucket the construct created
         when the stack is deleted. Default: ``RemovalPolicy.RETAIN`` (capture data is evidence).
     :param capture_access_logs: whether S3 server access logging is on for a capture bucket the
@@ -142,6 +148,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         self._tags = experiment_tag_manager(tags)
         self.node.add_validation(TagRules(self._tags))
         self.endpoint_name = endpoint_name
+        claim_endpoint(self, endpoint_name)
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
         self.data_capture_bucket: s3.IBucket | None = None

@@ -12,6 +12,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from constructs_pkg._handler_code import handler_asset_dir
+from constructs_pkg.errors import ValidationError
 from constructs_pkg.security import provider_roles as declared
 from constructs_pkg.security.acknowledgements import OwnFindings
 from constructs_pkg.security.declaration import Placeholders, policy_statement, service_principal
@@ -69,6 +70,9 @@ class ShadowTestProvider(Construct):
             self._allow_logs_to_use(encryption_key)
         code = lambda_.Code.from_asset(str(handler_asset_dir()))
         self._pass_role: iam.PolicyStatement | None = None
+        #: The construct the provider was created for, and who chose each shared setting (for errors).
+        self._created_for = scope.node.path
+        self._chosen_by: dict[str, str] = {}
         self._passable_roles: set[str] = set()
         self.handler_role = iam.Role(
             self,
@@ -198,7 +202,9 @@ class ShadowTestProvider(Construct):
     ) -> ShadowTestProvider:
         """The stack's provider, created on first use.
 
-        Settings given by a later experiment must agree with the provider's (they are shared).
+        Settings given by a later experiment must agree with the provider's (they are shared): a
+        different value raises :class:`ValidationError` naming ``scope``, the experiment that chose
+        the value (or the default) and the fix.
         To set ``encryption_key``, call ``ShadowTestProvider.of(stack, encryption_key=key)``
         before creating the stack's first experiment.
 
@@ -210,8 +216,9 @@ class ShadowTestProvider(Construct):
         """
         stack = Stack.of(scope)
         existing = stack.node.try_find_child(_ID)
+        given = {"query_interval": query_interval, "total_timeout": total_timeout, "log_retention": log_retention}
         if existing is None:
-            return cls(
+            provider = cls(
                 stack,
                 _ID,
                 query_interval=query_interval or DEFAULT_QUERY_INTERVAL,
@@ -219,23 +226,48 @@ class ShadowTestProvider(Construct):
                 log_retention=log_retention or DEFAULT_LOG_RETENTION,
                 encryption_key=encryption_key,
             )
+            provider._created_for = scope.node.path
+            provider._chosen_by = {prop: scope.node.path for prop, value in given.items() if value is not None}
+            return provider
         assert isinstance(existing, ShadowTestProvider)
-        for prop, wanted, actual in (
-            ("query_interval", query_interval, existing.query_interval),
-            ("total_timeout", total_timeout, existing.total_timeout),
-        ):
-            if wanted is not None and wanted.to_seconds() != actual.to_seconds():
-                raise ValueError(
-                    f"{prop}: the stack's experiments share one provider, already set to "
-                    f"{actual.to_seconds():.0f} s; got {wanted.to_seconds():.0f} s"
-                )
-        if log_retention is not None and log_retention != existing.log_retention:
-            raise ValueError(
-                f"log_retention: the stack's experiments share one provider, already set to {existing.log_retention}"
+        problems = [
+            existing._conflict(prop, _words(wanted), _words(actual))
+            for prop, wanted, actual in (
+                ("query_interval", query_interval, existing.query_interval),
+                ("total_timeout", total_timeout, existing.total_timeout),
+                ("log_retention", log_retention, existing.log_retention),
             )
+            if wanted is not None and _words(wanted) != _words(actual)
+        ]
         if encryption_key is not None and encryption_key is not existing.encryption_key:
-            raise ValueError(
-                "encryption_key: the stack's experiments share one provider, already created with "
+            problems.append(
+                f"encryption_key: the provider {existing.node.path}, which every experiment of the stack shares, "
+                "was already created with "
                 + ("another key" if existing.encryption_key is not None else "no key")
+                + f" (for {existing._created_for}). Fix: call ShadowTestProvider.of(stack, encryption_key=key) "
+                "before the stack's first experiment"
             )
+        if problems:
+            raise ValidationError(scope.node.path, problems)
+        for prop, value in given.items():
+            if value is not None:
+                existing._chosen_by.setdefault(prop, scope.node.path)
         return existing
+
+    def _conflict(self, prop: str, wanted: str, actual: str) -> str:
+        """One experiment's value of a shared setting against the provider's: who chose it, and the fix."""
+        chooser = self._chosen_by.get(prop)
+        source = f"set by {chooser}" if chooser else f"the default, as {self._created_for} left it out"
+        return (
+            f"{prop}: {wanted} conflicts with {actual} ({source}) of the provider {self.node.path}, which every "
+            f"experiment of the stack shares. Fix: set {prop} to the same value on every experiment of the stack "
+            f"that sets it, including the first one ({self._created_for}), which creates the provider; or leave it "
+            "out here"
+        )
+
+
+def _words(value: Duration | logs.RetentionDays) -> str:
+    """A shared setting as the error states it: seconds for a duration, the enum name for a retention."""
+    if isinstance(value, Duration):
+        return f"{value.to_seconds():.0f} s"
+    return value.name

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment
+from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment, ValidationError
 from tests.synth import synth
 
 PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
@@ -125,3 +125,13 @@ def test_without_prefix_or_key_the_whole_bucket_is_readable_and_nothing_decrypte
 def test_experiment_without_capture_grants_nothing(synthesized: tuple[Template, dict[str, Any]]) -> None:
     template, _logical = synthesized
     assert _statements_of(template, "Nobody") == []
+
+
+def test_grant_read_capture_without_data_capture_names_the_experiment_and_the_fix() -> None:
+    stack = Stack(App(analytics_reporting=False), "NoCaptureStack")
+    experiment = _experiment(stack, "NoCapture", None)
+    with pytest.raises(ValidationError) as caught:
+        experiment.grant_read_capture(_reader(stack, "Nobody"))
+    assert str(caught.value).startswith("NoCaptureStack/NoCapture:")
+    (problem,) = caught.value.problems
+    assert problem.startswith("data_capture: ") and "set data_capture=DataCapture(...)" in problem

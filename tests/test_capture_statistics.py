@@ -18,6 +18,7 @@ from shadow_test_core.capture.agreement import (
     wilson_interval,
 )
 from shadow_test_core.capture.pairing import PairingSummary
+from tests.hypothesis_budget import examples
 
 Z95 = stats.norm.ppf(0.975)
 
@@ -36,7 +37,7 @@ def test_wilson_interval_matches_scipy(successes: int, trials: int) -> None:
     assert interval.high == pytest.approx(high, abs=1e-12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(min_value=1, max_value=5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
 def test_wilson_interval_matches_scipy_for_any_counts(counts: tuple[int, int]) -> None:
     successes, trials = counts

@@ -166,8 +166,8 @@ def aws(standin: StandIn, monkeypatch: pytest.MonkeyPatch, _moto_percentiles: No
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", standin.server.url)
     monkeypatch.delenv("AWS_ENDPOINT_URL_CLOUDWATCH", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    # Wide enough that rich wraps no cell the assertions look for.
-    monkeypatch.setenv("COLUMNS", "200")
+    # As in a CI log: stdout is not a terminal, and no COLUMNS widens rich's output.
+    monkeypatch.delenv("COLUMNS", raising=False)
 
     # The CLI still builds its client from the default session and the
     # environment; it is only reused across the module's commands.

@@ -267,3 +267,18 @@ def test_subprocess_experiment_without_capture_exits_3(services: Services) -> No
     assert result.returncode == 3
     assert "no-capture has no data capture (DataStorageConfig); pass --capture" in _unwrapped(result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def test_piped_compare_keeps_each_disagreement_on_one_line(
+    better: Capture, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI log: stdout is not a terminal and no COLUMNS tells rich a width.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out_file = tmp_path / "figures.json"
+    code = cli.main(["compare", "churn-test", *map(str, _local(better, "--examples", "2", "--json", out_file))])
+    out = capsys.readouterr().out
+    assert code == 0 and "…" not in out
+    lines = out.splitlines()
+    for example in json.loads(out_file.read_text())["disagreements"]:
+        row = next(line for line in lines if example["inference_id"] in line)
+        assert f"{example['source']}:{example['line']}" in row

@@ -37,6 +37,7 @@ from shadow_test_core.experiment.spec import (
     generated_name,
     parse_properties,
 )
+from tests.hypothesis_budget import examples
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/ShadowStack/5a1b2c3d-0000-1111-2222-333344445555"
@@ -925,7 +926,7 @@ def test_a_refused_call_denied_names_the_permission() -> None:
 # --- properties over random situations -----------------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     request_type=st.sampled_from(["Create", "Update", "Delete"]),
     kind=st.sampled_from(list(KINDS)),
@@ -1048,3 +1049,52 @@ def test_setting_desired_state_on_a_running_test_is_no_replacement() -> None:
         request("Update", new=spec(desired_state="Cancelled"), old=spec()), experiment("Running"), NOW
     )
     assert plan.physical_id == OLD_NAME and not plan.calls and REPLACES_NAME not in plan.state
+
+
+# --- a role IAM has not propagated yet ---------------------------------------------------------
+
+ROLE_REFUSAL = (
+    f"Could not assume role {ROLE}. Please ensure that the role exists and allows principal "
+    "'sagemaker.amazonaws.com' to assume the role."
+)
+
+
+def role_refused(waited: timedelta, message: str = ROLE_REFUSAL, *, polling: bool = True) -> Plan:
+    """``CreateInferenceExperiment`` refused with ``message``, ``waited`` after the request began."""
+    began = request("Create", physical_id=NEW_NAME, state={STARTED_AT: NOW.isoformat()})
+    return recovery.plan_create_refused(
+        began, NEW_NAME, "ValidationException", message, None, None, polling=polling, now=NOW + waited
+    )
+
+
+@pytest.mark.parametrize("waited", [timedelta(0), timedelta(seconds=30), timedelta(seconds=119)])
+@pytest.mark.parametrize(
+    "message",
+    [
+        ROLE_REFUSAL,
+        f'The execution role ARN "{ROLE}" is invalid. Please ensure that the role exists and that its trust '
+        'relationship policy allows the action "sts:AssumeRole" for the service principal "sagemaker.amazonaws.com".',
+    ],
+    ids=["could-not-assume", "trust-policy"],
+)
+def test_a_refused_role_within_two_minutes_of_the_request_is_not_yet(waited: timedelta, message: str) -> None:
+    plan = role_refused(waited, message)
+    assert plan.failure is None and plan.physical_id is None and not plan.complete and plan.calls == ()
+    assert "role" in plan.reason
+
+
+@pytest.mark.parametrize("waited", [timedelta(seconds=120), timedelta(minutes=10)])
+def test_a_refused_role_two_minutes_after_the_request_fails_with_sagemakers_message(waited: timedelta) -> None:
+    plan = role_refused(waited)
+    assert f"SageMaker said: ValidationException: {ROLE_REFUSAL}" in (plan.failure or "")
+    assert ROLE in (plan.failure or "") and "nothing was created" in (plan.failure or "")
+
+
+def test_a_refusal_not_about_the_role_fails_at_once() -> None:
+    plan = role_refused(timedelta(0), "Variant 'shadow' already exists on endpoint 'churn-endpoint'.")
+    assert "SageMaker said: ValidationException: Variant 'shadow' already exists" in (plan.failure or "")
+
+
+def test_a_refused_role_in_on_event_fails_at_once() -> None:
+    # on_event runs once: it cannot poll again (only an Update's replacement creates there).
+    assert "Could not assume role" in (role_refused(timedelta(0), polling=False).failure or "")

@@ -47,6 +47,7 @@ def test_example_has_models_endpoint_and_one_experiment(template) -> None:
     )
 
 
+@pytest.mark.slow
 def test_synthesis_is_deterministic_across_processes(template, root) -> None:
     # A fresh interpreter, after the handler tests may have left bytecode around: same bytes.
     code = (

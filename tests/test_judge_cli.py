@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,56 @@ def test_judge_prints_markup_like_names_as_they_are(capsys: pytest.CaptureFixtur
     path.write_text(json.dumps(document))
     code, out, _err = _run(capsys, "judge", str(path))
     assert code == 2 and "Shadow test churn[/bold]-shadow from" in out
+
+
+def _distribution_with_png_extra() -> str:
+    """The package's name in pyproject.toml, which must declare a ``png`` extra (read without tomllib: 3.10)."""
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert re.search(r"^png = \[", pyproject, re.MULTILINE), "pyproject.toml declares no png extra"
+    name = re.search(r'^name = "([^"]+)"', pyproject, re.MULTILINE)
+    assert name is not None
+    return name.group(1)
+
+
+def test_judge_piped_output_keeps_every_column_title_and_row_whole(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI log: stdout is not a terminal and no COLUMNS tells rich a width.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(48, ratio=1.1), path)
+    code, out, _err = _run(capsys, "judge", str(path))
+    assert code == 0 and "…" not in out
+    lines = out.splitlines()
+    assert any(
+        line.startswith("Data: 48 periods of 5 min from ") and "(no traffic in a variant)" in line for line in lines
+    )
+    for title in ("Model latency p99 (shadow/production)", "5XX error rate (shadow - production)"):
+        row = next(line for line in lines if title in line)
+        assert " to " in row and "<= " in row and "pass" in row  # estimate, interval, margin and result alike
+
+
+def test_judge_on_a_terminal_fits_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    path = tmp_path / "periods.json"
+    write_period_data(simulated(48, ratio=1.1), path)
+    code, out, _err = _run(capsys, "judge", str(path))
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)  # a terminal gets colours
+    assert code == 0 and "Model latency p99 (shadow/production)" not in plain
+    assert max(len(line) for line in plain.splitlines()) <= 60
+
+
+def test_judge_png_without_matplotlib_names_the_png_extra(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    distribution = _distribution_with_png_extra()
+    path, chart = tmp_path / "periods.json", tmp_path / "judged.png"
+    write_period_data(simulated(48), path)
+    code, out, err = _run(capsys, "judge", str(path), "--png", str(chart))
+    assert (code, out) == (3, "")
+    assert f"pip install '{distribution}[png]'" in err
+    assert not chart.exists()

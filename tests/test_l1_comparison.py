@@ -42,10 +42,12 @@ CONSTRUCT_PROPS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.slow
 def test_the_valid_l1_template_lints_clean() -> None:
     assert baseline_is_clean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.what)
 def test_cfn_lint_catches_on_the_l1_exactly_what_readme_says(case: Case) -> None:
     assert lint_rules(case) == README_TABLE[case.what]

@@ -15,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from constructs import Construct
 
+from constructs_pkg.errors import ValidationError
 from constructs_pkg.monitoring.experiment_monitoring import (
     DASHBOARD_ID,
     ERROR_RATE_ALARM_ID,
@@ -550,3 +551,24 @@ def _imported(stack: Stack) -> ImportedShadowTestExperiment:
         production_variant_name=PRODUCTION,
         shadow_variant_name=SHADOW,
     )
+
+
+def test_invalid_alarm_options_name_the_construct_path_and_every_option() -> None:
+    experiment = _imported(Stack(App(), "InvalidAll"))
+    with pytest.raises(ValidationError) as caught:
+        experiment.add_regression_alarms(latency_ratio_threshold=0, evaluation_periods=0)
+    assert str(caught.value).startswith(f"{experiment.node.path}:")
+    assert caught.value.problems == [
+        "latency_ratio_threshold: must be > 0 (got 0)",
+        "evaluation_periods: must be >= 1 (got 0)",
+    ]
+
+
+@pytest.mark.parametrize("prop", ["endpoint_name", "production_variant_name", "shadow_variant_name"])
+def test_an_imported_experiment_with_an_empty_name_names_its_path_and_the_prop(prop: str) -> None:
+    names = {"endpoint_name": "e", "production_variant_name": "a", "shadow_variant_name": "b", prop: " "}
+    with pytest.raises(ValidationError) as caught:
+        import_experiment(Stack(App(), "EmptyName"), "Imported", "elsewhere", **names)
+    assert str(caught.value).startswith("EmptyName/Imported:")
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{prop}: ")

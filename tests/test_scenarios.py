@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
+import botocore.retries.bucket
 import botocore.retries.standard
 import pytest
 from botocore.config import Config
@@ -71,14 +72,26 @@ def tags_of(record: dict[str, Any]) -> dict[str, str]:
 BACKOFF_SCALE = 0.01
 
 
+class _FastTokenBucket(botocore.retries.bucket.TokenBucket):
+    """Adaptive mode's client-side rate limiter, its floor raised a hundredfold like the backoff."""
+
+    def __init__(self, max_rate: float, clock: Any, min_rate: float = 0.5) -> None:
+        super().__init__(max_rate=max_rate, clock=clock, min_rate=min_rate / BACKOFF_SCALE)
+
+
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shrink botocore's standard-mode backoff a hundredfold so retries cost milliseconds."""
+    """Shrink botocore's retry waits a hundredfold so retries cost milliseconds.
+
+    The handler's client uses adaptive mode: standard mode's exponential backoff, plus a client-side
+    token bucket that throttling slows down to half a request a second. Both run a hundredfold faster.
+    """
     monkeypatch.setattr(
         botocore.retries.standard.ExponentialBackoff,
         "_DEFAULT_BACKOFF_CONFIG",
         {"throttling_base_scale": BACKOFF_SCALE, "non_throttling_base_scale": 0.05 * BACKOFF_SCALE},
     )
+    monkeypatch.setattr(botocore.retries.bucket, "TokenBucket", _FastTokenBucket)
 
 
 @pytest.fixture(autouse=True)
@@ -773,6 +786,7 @@ def _concurrently(work: list[Any]) -> list[Any]:
     return results
 
 
+@pytest.mark.slow
 def test_21_fifty_experiments_created_then_deleted_concurrently_under_a_rate_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1220,4 +1234,55 @@ def test_removing_desired_state_from_an_ended_test_starts_a_new_one(bed: Bed) ->
     assert restarted.physical_id != created.physical_id
     assert bed.standin.experiments[restarted.physical_id]["Status"] == "Running"
     bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+# --- a first deploy racing IAM (issue 21) ---------------------------------------------------------
+
+#: SageMaker's words when it cannot assume a role (e.g. awslabs/predictive-maintenance-using-machine-learning#3).
+ROLE_REFUSAL = (
+    f"Could not assume role {ROLE_ARN}. Please ensure that the role exists and allows principal "
+    "'sagemaker.amazonaws.com' to assume the role."
+)
+
+
+@pytest.mark.parametrize("refused", ["for-75-seconds", "for-3-calls"])
+def test_39_a_role_iam_has_not_propagated_yet_is_retried_until_sagemaker_accepts_it(bed: Bed, refused: str) -> None:
+    if refused == "for-75-seconds":
+        bed.standin.refuse_roles_for(75)
+    else:
+        bed.standin.inject("role_not_assumable", operation="CreateInferenceExperiment", count=3)
+    began = bed.clock.now()
+    created = _ok(bed.driver.create("Shadow", PROPS))
+    # Polls at 0, 30, 60 s were refused; the one at 90 s created it. botocore does not retry a
+    # ValidationException: each refusal is one call, and the Provider framework's polling waits.
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 4
+    record = bed.standin.experiments[created.physical_id]
+    assert record["Status"] == "Running"
+    assert record["CreationTime"] - began.timestamp() == 90
+    bed.delete_stack({"Shadow": PROPS})
+    bed.assert_nothing_lost()
+
+
+def test_39_a_role_still_refused_two_minutes_after_the_request_fails_with_sagemakers_message(bed: Bed) -> None:
+    bed.standin.refuse_roles_for(600)
+    began = bed.clock.now()
+    failed = bed.driver.create("Shadow", PROPS, rollback=True)
+    assert failed.status == "FAILED"
+    assert f"SageMaker said: ValidationException: {ROLE_REFUSAL}" in failed.reason
+    # Refused at 0, 30, 60 and 90 s ("not yet"), failed at 120 s: two minutes after the request began.
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 5
+    assert timedelta(minutes=2) <= bed.clock.now() - began < timedelta(minutes=3)
+    assert bed.standin.experiments == {}  # nothing half-created; the rollback Delete had nothing to do
+    bed.assert_nothing_lost()
+
+
+def test_39_a_validation_refusal_not_about_the_role_fails_at_once(bed: Bed) -> None:
+    refusal = "Variant 'shadow' already exists on endpoint 'churn-endpoint'."
+    bed.standin.inject("invalid", operation="CreateInferenceExperiment", message=refusal)
+    failed = bed.driver.create("Shadow", PROPS, rollback=True)
+    assert failed.status == "FAILED"
+    assert f"SageMaker said: ValidationException: {refusal}" in failed.reason
+    assert len(bed.standin.calls_of("CreateInferenceExperiment")) == 1
+    assert bed.standin.experiments == {}
     bed.assert_nothing_lost()

@@ -615,6 +615,7 @@ REDUNDANT_ROLE_DEPENDENCY = {
 }
 
 
+@pytest.mark.slow
 def test_cfn_lint_reports_no_error_and_only_the_explained_warning(scanned: Any) -> None:
     resources = scanned.template["Resources"]
     for rule, severity, message, path in report.cfn_lint(scanned.template_path):
@@ -634,6 +635,7 @@ EXAMPLE_SKIPS = {("CKV_AWS_18", "AccessLogs")}
 CHECKOV_CLEAN = (report.EXAMPLE_STACK, report.MINIMAL_STACK, report.CAPTURE_STACK, "DefaultCapture")
 
 
+@pytest.mark.slow
 def test_checkov_fails_no_check(checkov_results: dict[str, dict[str, Any]]) -> None:
     for stack_name in CHECKOV_CLEAN:
         summary = checkov_results[stack_name]["summary"]
@@ -641,6 +643,7 @@ def test_checkov_fails_no_check(checkov_results: dict[str, dict[str, Any]]) -> N
         assert summary["failed"] == 0, (stack_name, report.checkov_failed(checkov_results[stack_name]))
 
 
+@pytest.mark.slow
 def test_checkov_skips_are_the_documented_ones(scanned: Any, checkov_results: dict[str, dict[str, Any]]) -> None:
     canonical = _canonical(scanned)
     owners = {nag.PROVIDER: [scanned.stack.node.find_child(PROVIDER_ID)]}
@@ -734,6 +737,7 @@ def test_log_bucket_is_a_log_destination_that_cdk_nag_does_not_ask_to_log(defaul
         assert not on_log_bucket & LOGGING_RULES, key
 
 
+@pytest.mark.slow
 def test_checkov_passes_access_logging_of_the_default_capture_bucket(
     checkov_results: dict[str, dict[str, Any]],
 ) -> None:
@@ -744,6 +748,7 @@ def test_checkov_passes_access_logging_of_the_default_capture_bucket(
     assert "destination of the capture bucket's server access logs" in skipped["check_result"]["suppress_comment"]
 
 
+@pytest.mark.slow
 def test_capture_access_logs_off_leaves_the_logging_finding_to_the_user(
     capture_logs_off: Any, checkov_results: dict[str, dict[str, Any]]
 ) -> None:

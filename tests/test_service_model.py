@@ -20,6 +20,7 @@ from shadow_test_core.experiment.service_model import (
     member_shape,
     shape_violations,
 )
+from tests.hypothesis_budget import examples
 
 try:  # a full Unicode regex engine, an oracle for the \p{..} translation
     import regex
@@ -85,7 +86,7 @@ def test_untranslatable_patterns_refuse_nothing(pattern: str) -> None:
 
 
 @pytest.mark.skipif(regex is None, reason="needs the 'regex' package as an oracle")
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(st.characters(exclude_categories=("Cs", "Cn")), max_size=12))
 def test_tag_pattern_agrees_with_a_unicode_regex_engine(value: str) -> None:
     expected = regex.fullmatch(TAG_PATTERN, value, flags=regex.V0) is not None
@@ -93,7 +94,7 @@ def test_tag_pattern_agrees_with_a_unicode_regex_engine(value: str) -> None:
     assert matches_pattern(value, TAG_PATTERN) is expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(st.characters(exclude_categories=("Cs",)), max_size=12))
 def test_tag_pattern_accepts_exactly_letters_separators_digits_and_its_punctuation(value: str) -> None:
     expected = all(unicodedata.category(char)[0] in "LZN" or char in "_.:/=+-@" for char in value)

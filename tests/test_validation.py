@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from aws_cdk import App, Duration, Stack, Token
+from aws_cdk import App, Duration, Stack, Stage, Token
 from aws_cdk.assertions import Annotations, Match
+from aws_cdk.aws_logs import RetentionDays
+from aws_cdk.aws_sagemaker import CfnEndpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +19,7 @@ from devtools.provider_driver import as_cloudformation_sends, properties
 from shadow_test_core.experiment import rules as request_rules
 from shadow_test_core.experiment.service_model import input_problems
 from shadow_test_core.experiment.spec import InvalidProperties, parse_properties
+from tests.hypothesis_budget import examples
 
 PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
 SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.c5.xlarge")
@@ -272,7 +276,7 @@ def warned() -> dict[str, Stack]:
     stacks = {}
     for index, (warning_id, overrides) in enumerate(WARNING_CASES.items()):
         stacks[warning_id] = Stack(app, f"Risky{index}")
-        build(stacks[warning_id], **overrides)
+        build(stacks[warning_id], endpoint_name=f"risky-endpoint-{index}", **overrides)
     stacks["safe"] = Stack(app, "Safe")
     build(stacks["safe"])
     app.synth()
@@ -353,7 +357,7 @@ def _request_problems(spec) -> list[str]:
     return input_problems("CreateInferenceExperiment", _as_wire(request))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_valid_properties)
 def test_valid_settings_are_accepted_and_make_requests_the_model_accepts(props) -> None:
     spec = parse_properties(as_cloudformation_sends(props))
@@ -380,7 +384,7 @@ def _as_wire(value):
     return value
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_properties)
 def test_accepted_settings_make_requests_the_model_accepts(props) -> None:
     try:
@@ -401,3 +405,118 @@ def test_accepted_settings_make_requests_the_model_accepts(props) -> None:
     if model_problems:
         # Anything SageMaker's model refuses, the validator refused first.
         assert problems
+
+
+# --- settings of the stack's shared provider ------------------------------------------------
+
+PROVIDER_SETTINGS = {
+    "query_interval": (Duration.seconds(20), "20 s", "30 s"),
+    "total_timeout": (Duration.minutes(30), "1800 s", "2700 s"),
+    "log_retention": (RetentionDays.ONE_WEEK, "ONE_WEEK", "ONE_YEAR"),
+}
+
+
+@pytest.mark.parametrize("prop", list(PROVIDER_SETTINGS))
+def test_a_provider_setting_that_differs_from_the_default_names_both_experiments_and_the_fix(prop) -> None:
+    stack = Stack(App(analytics_reporting=False), "Shared")
+    build(stack, endpoint_name="first-endpoint")  # leaves the setting out: the provider takes the default
+    value, wanted, default = PROVIDER_SETTINGS[prop]
+    with pytest.raises(ValidationError) as caught:
+        ShadowTestExperiment(
+            stack,
+            "Second",
+            endpoint_name="second-endpoint",
+            production_variant=PROD,
+            shadow_variant=SHADOW,
+            data_capture=DataCapture(prefix="p"),
+            **{prop: value},
+        )
+    message = str(caught.value)
+    assert message.startswith("Shared/Second:")
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{prop}: {wanted} conflicts with {default}")
+    assert "already set" not in message
+    assert "the default" in problem and "Shared/Exp" in problem  # who made the provider, with nothing set
+    assert "Shared/ShadowTestProvider" in problem
+    assert f"set {prop}" in problem  # the fix
+
+
+@pytest.mark.parametrize("prop", list(PROVIDER_SETTINGS))
+def test_a_provider_setting_that_differs_from_another_experiments_names_that_experiment(prop) -> None:
+    stack = Stack(App(analytics_reporting=False), "Shared")
+    value, _wanted, _default = PROVIDER_SETTINGS[prop]
+    first = build(stack, endpoint_name="first-endpoint", **{prop: value})
+    other = {
+        "query_interval": Duration.seconds(10),
+        "total_timeout": Duration.minutes(20),
+        "log_retention": RetentionDays.ONE_MONTH,
+    }[prop]
+    with pytest.raises(ValidationError) as caught:
+        build(stack, endpoint_name="second-endpoint", **{prop: other})
+    (problem,) = caught.value.problems
+    assert f"set by {first.node.path}" in problem
+    assert "the default" not in problem
+
+
+def test_an_equal_provider_setting_on_a_second_experiment_is_accepted() -> None:
+    stack = Stack(App(analytics_reporting=False), "Shared")
+    build(stack, endpoint_name="first-endpoint", query_interval=Duration.seconds(20))
+    build(stack, endpoint_name="second-endpoint", query_interval=Duration.seconds(20))
+    build(stack, endpoint_name="third-endpoint")
+
+
+# --- one experiment per endpoint across the app ----------------------------------------------
+
+ONE_PER_ENDPOINT = r"SageMaker allows one active inference experiment per endpoint"
+
+
+def test_two_experiments_on_one_literal_endpoint_in_one_stack_are_refused_at_synth_naming_both() -> None:
+    app = App(analytics_reporting=False)
+    stack = Stack(app, "Twice")
+    first = build(stack, endpoint_name="shared-endpoint")
+    second = build(stack, endpoint_name="shared-endpoint")
+    with pytest.raises(Exception, match=ONE_PER_ENDPOINT) as caught:
+        app.synth()
+    message = str(caught.value)
+    assert first.node.path in message and second.node.path in message
+    assert "'shared-endpoint'" in message and "Fix:" in message
+
+
+def test_two_experiments_on_the_same_endpoint_token_in_two_stacks_are_refused_at_synth() -> None:
+    app = App(analytics_reporting=False)
+    serving = Stack(app, "Serving")
+    endpoint = CfnEndpoint(serving, "Endpoint", endpoint_config_name="config")
+    ShadowTestExperiment(
+        serving, "First", endpoint_name=endpoint.attr_endpoint_name, production_variant=PROD, shadow_variant=SHADOW
+    )
+    ShadowTestExperiment(
+        Stack(app, "Testing"),
+        "Second",
+        endpoint_name=endpoint.attr_endpoint_name,
+        production_variant=PROD,
+        shadow_variant=SHADOW,
+    )
+    with pytest.raises(Exception, match=ONE_PER_ENDPOINT) as caught:
+        app.synth()
+    assert "Serving/First" in str(caught.value) and "Testing/Second" in str(caught.value)
+    assert "the same token" in str(caught.value)
+
+
+def test_a_stack_inside_a_stage_is_checked_against_the_apps_other_stacks() -> None:
+    app = App(analytics_reporting=False)
+    build(Stack(app, "Top"), endpoint_name="shared-endpoint")
+    build(Stack(Stage(app, "Prod"), "Nested"), endpoint_name="shared-endpoint")
+    with pytest.raises(Exception, match=ONE_PER_ENDPOINT) as caught:
+        app.synth()
+    assert re.search(r"Top/Exp\d+", str(caught.value)) and re.search(r"Prod/Nested/Exp\d+", str(caught.value))
+
+
+def test_experiments_on_different_endpoints_or_different_tokens_pass_synth() -> None:
+    app = App(analytics_reporting=False)
+    stack = Stack(app, "Apart")
+    build(stack, endpoint_name="endpoint-a")
+    build(Stack(Stage(app, "Prod"), "Nested"), endpoint_name="endpoint-b")
+    # Two tokens may resolve to one name, but synth never resolves them: the handler finds out at deploy.
+    build(stack, endpoint_name=Token.as_string({"Ref": "One"}))
+    build(stack, endpoint_name=Token.as_string({"Ref": "One"}))
+    app.synth()

@@ -26,6 +26,7 @@ from shadow_test_core.stats import (
     walsh_average,
     wilson_interval,
 )
+from tests.hypothesis_budget import examples
 
 
 def _walsh(sample: list[float]) -> list[float]:
@@ -47,7 +48,7 @@ samples = st.integers(min_value=0, max_value=2**32 - 1).flatmap(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(sample=samples, confidence=st.sampled_from([0.8, 0.9, 0.95, 0.99]))
 def test_signed_rank_interval_is_the_set_of_shifts_scipys_wilcoxon_does_not_reject(
     sample: list[float], confidence: float
@@ -72,7 +73,7 @@ def test_signed_rank_interval_is_the_set_of_shifts_scipys_wilcoxon_does_not_reje
         assert _pvalue(sample, outside, exact=interval.exact) < alpha <= _pvalue(sample, inside, exact=interval.exact)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(sample=samples, data=st.data())
 def test_walsh_average_selects_the_ranked_pairwise_average(sample: list[float], data: st.DataObject) -> None:
     walsh = _walsh(sample)
@@ -113,7 +114,7 @@ def test_a_week_of_one_minute_periods_is_judged_without_building_the_walsh_avera
     assert interval.lower < 0.0 < interval.upper  # about 50 million averages, never materialized
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     trials=st.integers(min_value=1, max_value=100_000),
     share=st.floats(min_value=0, max_value=1),
@@ -127,7 +128,7 @@ def test_wilson_interval_matches_scipy(trials: int, share: float, confidence: fl
     assert interval.upper == pytest.approx(expected.high, abs=1e-12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     trials_a=st.integers(min_value=1, max_value=50_000),
     trials_b=st.integers(min_value=1, max_value=50_000),

@@ -9,6 +9,8 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import pytest
+
 APP = """
 import json, sys, constructs_pkg
 from aws_cdk import App, Stack
@@ -23,6 +25,7 @@ print(json.dumps({"package": constructs_pkg.__file__}))
 """
 
 
+@pytest.mark.slow
 def test_wheel_installed_outside_the_repo_synthesizes(root: Path, tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(

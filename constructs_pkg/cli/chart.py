@@ -21,6 +21,10 @@ _BEYOND = "#d62728"
 _RATIO_TICKS = (0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
+#: How to get matplotlib: the package's ``png`` extra (pyproject.toml) declares the versions that draw these charts.
+_INSTALL_PNG_EXTRA = "pip install 'cdk-sagemaker-shadow-test[png]'"
+
+
 class MatplotlibMissing(RuntimeError):
     """``--png`` was asked for but matplotlib is not installed."""
 
@@ -28,7 +32,7 @@ class MatplotlibMissing(RuntimeError):
 def ensure_matplotlib() -> None:
     """Fail before any AWS call if the chart could not be drawn afterwards."""
     if importlib.util.find_spec("matplotlib") is None:
-        raise MatplotlibMissing("--png needs matplotlib; install it with: pip install 'matplotlib==3.11.2'")
+        raise MatplotlibMissing(f"--png needs matplotlib, which the package's png extra installs: {_INSTALL_PNG_EXTRA}")
 
 
 def _check(report: Report, name: str) -> Check:

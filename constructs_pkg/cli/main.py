@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -115,7 +115,10 @@ def _verdict_options() -> _Parser:
         help=f"fewest periods with traffic in both variants before a check decides (default: {_DEFAULTS.min_periods})",
     )
     options.add_argument(
-        "--png", type=Path, metavar="FILE", help="also write a chart of the per-period comparisons (matplotlib)"
+        "--png",
+        type=Path,
+        metavar="FILE",
+        help="also write a chart of the per-period comparisons (needs the png extra: matplotlib)",
     )
     return options
 
@@ -195,12 +198,28 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The width given to rich when the output is not a terminal: a pipe into a CI log or a file has no width to
+#: fit, and rich's default of 80 columns would wrap cells and cut column titles with an ellipsis.
+_UNCUT_WIDTH = 10_000
+
+
+def _console(stream: TextIO, *, soft_wrap: bool = False) -> Console:
+    """A console on ``stream`` that fits a terminal's width, and on a pipe never wraps or cuts a line."""
+    is_terminal = getattr(stream, "isatty", lambda: False)()
+    return Console(
+        file=stream,
+        highlight=False,
+        soft_wrap=soft_wrap,
+        width=None if is_terminal else _UNCUT_WIDTH,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shadow-test`` console script; returns the exit code."""
     parser = _build_parser()
-    console = Console(highlight=False)
+    console = _console(sys.stdout)
     # Error messages are not wrapped at the terminal width, so they stay whole for grep and logs.
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    errors = _console(sys.stderr, soft_wrap=True)
     try:
         args = parser.parse_args(argv)
     except _UsageError as error:

@@ -14,6 +14,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
+from constructs_pkg.errors import ValidationError
 from constructs_pkg.monitoring.comparison_metrics import DEFAULT_PERIOD as _DEFAULT_PERIOD
 from constructs_pkg.monitoring.comparison_metrics import ComparisonMetricsMixin
 from constructs_pkg.monitoring.dashboard_layout import FULL_WIDTH, GRAPH_GROUPS, GRAPH_HEIGHT, HALF_WIDTH, variant_graph
@@ -182,7 +183,8 @@ class ExperimentMonitoringMixin(ComparisonMetricsMixin):
         Missing data is treated as not breaching, so an idle endpoint stays
         ``OK``. The alarms have no actions; add them as with any alarm, e.g.
         ``for alarm in alarms: alarm.add_alarm_action(SnsAction(topic))``.
-        Calling it a second time raises ``RuntimeError``.
+        Calling it a second time raises ``RuntimeError``; invalid options raise ``ValidationError``
+        naming this construct and every invalid option.
 
         :param latency_ratio_threshold: highest acceptable shadow/production
             p99 latency ratio. Default: 1.2.
@@ -199,6 +201,7 @@ class ExperimentMonitoringMixin(ComparisonMetricsMixin):
         """
         scope = self._scope()
         _check_alarm_props(
+            scope,
             latency_ratio_threshold=latency_ratio_threshold,
             error_rate_delta_threshold=error_rate_delta_threshold,
             evaluation_periods=evaluation_periods,
@@ -295,20 +298,25 @@ class ExperimentMonitoringMixin(ComparisonMetricsMixin):
 
 
 def _check_alarm_props(
+    scope: Construct,
     *,
     latency_ratio_threshold: float,
     error_rate_delta_threshold: float,
     evaluation_periods: int,
     datapoints_to_alarm: int | None,
 ) -> None:
+    """Every invalid option of ``add_regression_alarms`` at once, naming ``scope``."""
+    problems = []
     if latency_ratio_threshold <= 0:
-        raise ValueError(f"latency_ratio_threshold must be > 0, got {latency_ratio_threshold}")
+        problems.append(f"latency_ratio_threshold: must be > 0 (got {latency_ratio_threshold})")
     if error_rate_delta_threshold < 0:
-        raise ValueError(f"error_rate_delta_threshold must be >= 0, got {error_rate_delta_threshold}")
+        problems.append(f"error_rate_delta_threshold: must be >= 0 (got {error_rate_delta_threshold})")
     if evaluation_periods < 1:
-        raise ValueError(f"evaluation_periods must be >= 1, got {evaluation_periods}")
+        problems.append(f"evaluation_periods: must be >= 1 (got {evaluation_periods})")
     if datapoints_to_alarm is not None and not 1 <= datapoints_to_alarm <= evaluation_periods:
-        raise ValueError(
-            f"datapoints_to_alarm must be between 1 and evaluation_periods ({evaluation_periods}), "
-            f"got {datapoints_to_alarm}"
+        problems.append(
+            f"datapoints_to_alarm: must be between 1 and evaluation_periods ({evaluation_periods}) "
+            f"(got {datapoints_to_alarm})"
         )
+    if problems:
+        raise ValidationError(scope.node.path, problems)

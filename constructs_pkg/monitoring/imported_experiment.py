@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Stack, Token
 from constructs import Construct
 
+from constructs_pkg.errors import ValidationError
 from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
 from constructs_pkg.monitoring.metrics import VariantMetrics
 
@@ -25,6 +26,7 @@ class ImportedShadowTestExperiment(ExperimentMonitoringMixin, Construct):
     :param endpoint_name: name of the endpoint the experiment runs on; may be a token.
     :param production_variant_name: name of the production (source) variant; may be a token.
     :param shadow_variant_name: name of the shadow variant; may be a token.
+    :raises ValidationError: naming this construct and every empty name.
     """
 
     def __init__(
@@ -38,6 +40,19 @@ class ImportedShadowTestExperiment(ExperimentMonitoringMixin, Construct):
         shadow_variant_name: str,
     ) -> None:
         super().__init__(scope, id)
+        names = {
+            "experiment_name": experiment_name,
+            "endpoint_name": endpoint_name,
+            "production_variant_name": production_variant_name,
+            "shadow_variant_name": shadow_variant_name,
+        }
+        problems = [
+            f"{prop}: must be a non-empty string or a token (got {value!r})"
+            for prop, value in names.items()
+            if not isinstance(value, str) or (not Token.is_unresolved(value) and not value.strip())
+        ]
+        if problems:
+            raise ValidationError(self.node.path, problems)
         self.experiment_name = experiment_name
         self.endpoint_name = endpoint_name
         self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant_name)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from constructs import Construct
 
+from constructs_pkg.errors import ValidationError
 from constructs_pkg.props import DataCapture
 from constructs_pkg.security.experiment_roles import READ_CAPTURE_KEY, READ_CAPTURE_LIST, READ_CAPTURE_OBJECTS
 
@@ -47,7 +49,13 @@ def grant_read_capture(
     for key in dict.fromkeys(keys):
         grant = grant.combine(key.grant_decrypt(grantee))
     if not grant.success:
-        raise ValueError(f"grant_read_capture: could not add the statements to {grantee} for {owner}")
+        raise ValidationError(
+            owner,
+            [
+                f"grant_read_capture: could not add the statements to the policy of {grantee}: grant to a role, "
+                "user or group that has a policy, or give it READ_CAPTURE_ACTIONS on the capture yourself"
+            ],
+        )
     return grant
 
 
@@ -65,8 +73,15 @@ class CaptureAccessMixin:
         ``DataCapture.kms_key``, where set (a key of another stack or account must also allow it in
         its key policy).
 
-        :raises ValueError: if the experiment has no ``data_capture``.
+        :raises ValidationError: if the experiment has no ``data_capture``, naming the experiment.
         """
+        path = self.node.path if isinstance(self, Construct) else type(self).__name__
         if self.data_capture_bucket is None or self.data_capture is None:
-            raise ValueError("grant_read_capture: the experiment has no data_capture, so there is nothing to read")
-        return grant_read_capture(grantee, bucket=self.data_capture_bucket, data_capture=self.data_capture)
+            raise ValidationError(
+                path,
+                [
+                    "data_capture: grant_read_capture was called but the experiment has no data_capture, so there "
+                    "is nothing to read. Fix: set data_capture=DataCapture(...) on the experiment, or drop the grant"
+                ],
+            )
+        return grant_read_capture(grantee, bucket=self.data_capture_bucket, data_capture=self.data_capture, owner=path)

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Callable
 from typing import ClassVar
 
-from devtools.sagemaker_standin.faults import ApiError, validation_error
+from devtools.sagemaker_standin.faults import ApiError, role_not_assumable, validation_error
 from devtools.sagemaker_standin.records import (
     DEFAULT_LIST_PAGE_SIZE,
     MAX_TAGS_PER_RESOURCE,
@@ -84,6 +84,8 @@ class InferenceExperiments:
         self.cancel_reasons: list[str] = []
         #: Statuses experiments stay in until cleared.
         self.hung_statuses: set[str] = set()
+        #: Until this time of ``clock`` every create's role is refused (IAM has not propagated it).
+        self.roles_assumable_at: float | None = None
         self._lifecycles: dict[str, Lifecycle] = {}
         self._sequence = 0
 
@@ -127,6 +129,8 @@ class InferenceExperiments:
     def create_inference_experiment(self, params: JsonDict) -> JsonDict:
         name = params["Name"]
         endpoint = self._endpoint(params["EndpointName"])
+        if self.roles_assumable_at is not None and self.clock() < self.roles_assumable_at:
+            raise role_not_assumable(params["RoleArn"])
         if name in self.experiments:
             raise ApiError("ResourceInUse", f"Inference experiment {name!r} already exists.")
         active = self._active_experiment_on(endpoint.name)

@@ -27,6 +27,17 @@ def invalid_request(problems: list[str]) -> ApiError:
     return validation_error(f"{len(problems)} validation error{plural} detected: " + "; ".join(problems))
 
 
+def role_not_assumable(role_arn: str) -> ApiError:
+    """What SageMaker answers for a role it cannot assume, e.g. one IAM has not propagated yet.
+
+    Its wording as users reported it (awslabs/predictive-maintenance-using-machine-learning#3).
+    """
+    return validation_error(
+        f"Could not assume role {role_arn}. Please ensure that the role exists and allows principal "
+        "'sagemaker.amazonaws.com' to assume the role."
+    )
+
+
 @dataclass(frozen=True)
 class ErrorFault:
     """An injected fault answered as an error: HTTP status, error code, default message."""
@@ -41,9 +52,10 @@ ERROR_FAULTS: dict[str, ErrorFault] = {
     "server_error": ErrorFault(500, "InternalFailure", "An internal error occurred."),
     "unavailable": ErrorFault(503, "ServiceUnavailable", "Service is unavailable."),
     "access_denied": ErrorFault(400, "AccessDeniedException", "User is not authorized to perform this action."),
+    "invalid": ErrorFault(400, "ValidationException", "The request is not valid."),
 }
 
-FAULT_KINDS: frozenset[str] = frozenset({*ERROR_FAULTS, "drop", "drop_after", "slow"})
+FAULT_KINDS: frozenset[str] = frozenset({*ERROR_FAULTS, "drop", "drop_after", "slow", "role_not_assumable"})
 """Kinds accepted by :meth:`SageMakerStandIn.inject`."""
 
 

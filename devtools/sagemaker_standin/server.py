@@ -28,6 +28,7 @@ from devtools.sagemaker_standin.faults import (
     Fault,
     TokenBucket,
     invalid_request,
+    role_not_assumable,
 )
 from devtools.sagemaker_standin.records import JsonDict
 from shadow_test_core.experiment.service_model import input_problems, service_model
@@ -171,7 +172,10 @@ class SageMakerStandIn:
         (close the connection without answering), ``drop_after`` (perform the
         operation, then close the connection without answering: a lost
         response, after which a client's retry meets the changed state), ``slow`` (wait ``delay``
-        seconds, then answer normally) and ``access_denied`` (400 AccessDeniedException).
+        seconds, then answer normally), ``access_denied`` (400 AccessDeniedException),
+        ``invalid`` (400 ValidationException) and ``role_not_assumable`` (the
+        ValidationException SageMaker answers for a role it cannot assume, naming the
+        request's ``RoleArn``; see also :meth:`refuse_roles_for`).
         ``message`` overrides the error message.
         Faults are consumed in the order they were injected.
         """
@@ -192,6 +196,14 @@ class SageMakerStandIn:
         with self._lock:
             self.service.cancel_reasons.append(reason)
 
+    def refuse_roles_for(self, seconds: float) -> None:
+        """For ``seconds`` of the stand-in's clock from now, refuse every role a create passes.
+
+        As SageMaker does while IAM has not yet propagated a role created moments before.
+        """
+        with self._lock:
+            self.service.roles_assumable_at = self.service.clock() + seconds
+
     def hang_in(self, status: str) -> None:
         """Experiments in ``status`` (e.g. ``"Starting"``) stop advancing until :meth:`reset_faults`."""
         statuses = service_model().shape_for("InferenceExperimentStatus").enum
@@ -201,11 +213,12 @@ class SageMakerStandIn:
             self.service.hung_statuses.add(status)
 
     def reset_faults(self) -> None:
-        """Forget injected faults, pending cancellations and hung statuses."""
+        """Forget injected faults, pending cancellations, hung statuses and refused roles."""
         with self._lock:
             self._faults.clear()
             self.service.cancel_reasons.clear()
             self.service.hung_statuses.clear()
+            self.service.roles_assumable_at = None
 
     # -- request handling ---------------------------------------------------
 
@@ -219,7 +232,7 @@ class SageMakerStandIn:
             return self._error_reply(error)
         fault = self._record_and_take_fault(operation, params)
         if fault is not None and fault.kind not in ("slow", "drop_after"):
-            return self._fault_reply(fault, operation)
+            return self._fault_reply(fault, operation, params)
         if fault is not None:
             self._stopping.wait(fault.delay)
         try:
@@ -254,9 +267,11 @@ class SageMakerStandIn:
                     return fault
             return None
 
-    def _fault_reply(self, fault: Fault, operation: str) -> _Reply:
+    def _fault_reply(self, fault: Fault, operation: str, params: JsonDict) -> _Reply:
         if fault.kind == "drop":
             return _Reply(drop=True)
+        if fault.kind == "role_not_assumable":
+            return self._error_reply(role_not_assumable(str(params.get("RoleArn"))))
         spec = ERROR_FAULTS[fault.kind]
         message = fault.message or spec.default_message
         if fault.kind == "access_denied" and fault.message is None:

@@ -20,6 +20,7 @@ from devtools.sagemaker_standin import SUPPORTED_OPERATIONS, SageMakerStandIn
 from shadow_test_core.experiment.service_model import service_model
 from tests.standin.helpers import (
     ENDPOINT,
+    ROLE_ARN,
     ClientFactory,
     create_params,
     error_of,
@@ -205,8 +206,11 @@ def test_reset_faults_clears_pending_faults(standin: SageMakerStandIn, client: B
     standin.cancel_next_start("never")
     standin.reset_faults()
 
-    client.describe_endpoint(EndpointName=ENDPOINT)
+    # Without the reset the describe would fail with a server error and the start would never come.
+    assert client.describe_endpoint(EndpointName=ENDPOINT)["EndpointName"] == ENDPOINT
     start_running(client)
+    assert client.describe_inference_experiment(Name="exp-1")["Status"] == "Running"
+    assert [name for name, _ in standin.calls].count("DescribeEndpoint") == 1  # no retried attempt
 
 
 def test_inject_rejects_unknown_kind(standin: SageMakerStandIn) -> None:
@@ -291,3 +295,41 @@ def test_listens_on_loopback_only_and_stops_cleanly() -> None:
     with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=1):
         pass
     connection.close()
+
+
+# --------------------------------------------------------------------------- #
+# A role IAM has not propagated yet
+# --------------------------------------------------------------------------- #
+
+#: SageMaker's words when it cannot assume a role (e.g. awslabs/predictive-maintenance-using-machine-learning#3).
+ROLE_REFUSAL = (
+    "Could not assume role {role}. Please ensure that the role exists and allows principal "
+    "'sagemaker.amazonaws.com' to assume the role."
+)
+
+
+def test_role_not_assumable_fault_names_the_requests_role(standin: SageMakerStandIn, client: BaseClient) -> None:
+    standin.inject("role_not_assumable", operation="CreateInferenceExperiment", count=2)
+
+    for _ in range(2):
+        error = error_of(client.create_inference_experiment, **create_params())
+        assert (error["Code"], error["Message"]) == ("ValidationException", ROLE_REFUSAL.format(role=ROLE_ARN))
+    assert standin.experiments == {}
+    client.create_inference_experiment(**create_params())
+    assert list(standin.experiments) == ["exp-1"]
+
+
+def test_roles_are_refused_for_the_first_seconds_of_the_standins_clock() -> None:
+    now = [1_000.0]
+    with SageMakerStandIn(clock=lambda: now[0]) as standin:
+        standin.add_endpoint(ENDPOINT, [production_variant()])
+        client = sagemaker_client(standin.url)
+        standin.refuse_roles_for(90)
+
+        now[0] += 89
+        error = error_of(client.create_inference_experiment, **create_params())
+        assert (error["Code"], error["Message"]) == ("ValidationException", ROLE_REFUSAL.format(role=ROLE_ARN))
+        assert standin.experiments == {}
+        now[0] += 1
+        client.create_inference_experiment(**create_params())
+        assert list(standin.experiments) == ["exp-1"]

@@ -10,7 +10,9 @@ and :func:`handle_is_complete`; the Lambda entry points pass the real ones.
 
 ``on_event`` runs once, so it does as little as it can: for a Create it only validates and names
 the experiment, for a Delete nothing at all; ``is_complete`` creates, stops and deletes, and
-treats throttling or a brief outage that outlasts the client's retries as "not yet".
+treats throttling or a brief outage that outlasts the client's retries as "not yet", and so, for
+two minutes after the request began, a create refused because SageMaker cannot assume the role
+yet (IAM propagating a role created in the same deploy; see ``recovery.ROLE_PROPAGATION_WINDOW``).
 
 Log lines are one JSON object each and never hold the event (its ``ResponseURL`` is a presigned
 URL). State for ``is_complete`` travels in the extra top-level field ``HandlerState``, which the
@@ -194,8 +196,12 @@ class _Run:
         denied = code == "AccessDeniedException"
         if call.operation == "CreateInferenceExperiment":
             target = self.describe_if_possible(name)
-            blocker = self.blocker(name) if target is None and not denied else None
-            return recovery.plan_create_refused(request, name, code, message, target, blocker, polling=polling)
+            # A refused role says nothing of the endpoint: no need to look for its experiment.
+            look = target is None and not denied and not recovery.refuses_the_role(code, message, request.spec.role_arn)
+            blocker = self.blocker(name) if look else None
+            return recovery.plan_create_refused(
+                request, name, code, message, target, blocker, polling=polling, now=self.now
+            )
         after = self.describe_if_possible(name) if name and not denied else None
         return recovery.plan_call_refused(request, call, code, message or str(error), after, self.now, polling=polling)
 

@@ -7,9 +7,9 @@ hands what it saw to these functions, which return the plan that replaces the re
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from shadow_test_core.consts import DELETES_REPLACED, REPLACES_CREATED, REPLACES_NAME
+from shadow_test_core.consts import DELETES_REPLACED, REPLACES_CREATED, REPLACES_NAME, STARTED_AT
 from shadow_test_core.experiment.decisions import plan_update
 from shadow_test_core.experiment.plans import (
     Call,
@@ -21,6 +21,50 @@ from shadow_test_core.experiment.plans import (
 )
 from shadow_test_core.experiment.spec import stack_name
 from shadow_test_core.experiment.statuses import ACTIVE, ENDED, TRANSITIONING
+
+#: How long after the request began a refusal of the experiment's role means "not yet". IAM takes
+#: seconds to propagate a new role, and the role is created in the same deploy, just before the
+#: experiment. terraform-provider-aws retries SageMaker's CreateModel for the same reason
+#: (``tfresource.RetryWhenAWSErrCodeEquals(2*time.Minute, ..., "ValidationException")`` in
+#: internal/service/sagemaker/model.go).
+ROLE_PROPAGATION_WINDOW = timedelta(minutes=2)
+
+
+def refuses_the_role(code: str, message: str, role_arn: str) -> bool:
+    """Whether SageMaker refused a create because it cannot assume the experiment's role (yet).
+
+    SageMaker answers ``ValidationException`` "Could not assume role <ARN>. Please ensure that the
+    role exists and allows principal 'sagemaker.amazonaws.com' to assume the role." (or names
+    ``sts:AssumeRole`` in the trust policy): a ValidationException that names the role's ARN or
+    says "assume". Narrower than terraform's retry of every ValidationException, so a refusal for
+    any other reason fails at once.
+    """
+    if code != "ValidationException":
+        return False
+    return (bool(role_arn) and role_arn in message) or "assume" in message.lower()
+
+
+def _role_refused(request: Request, name: str, code: str, message: str, now: datetime | None, polling: bool) -> Plan:
+    """Not yet while IAM may still be propagating the role; SageMaker's own words after that.
+
+    The window starts when the request began (``on_event``'s time, handed on in the state), not at
+    the role's creation, which the handler cannot know: CloudFormation creates the role before the
+    experiment that references it, so the role is at least as old as the request and gets at least
+    two minutes. ``on_event`` (an Update's replacement) cannot poll again and fails at once.
+    """
+    started = request.state.get(STARTED_AT)
+    began = datetime.fromisoformat(started) if started else None
+    if polling and now is not None and began is not None and now - began < ROLE_PROPAGATION_WINDOW:
+        return Plan(reason="role not assumable yet (IAM may still be propagating it): create again on the next poll")
+    waited = f" {(now - began).total_seconds():.0f} s after the request began" if now and began else ""
+    return Plan(
+        failure=(
+            f"SageMaker could not assume the experiment's role {request.spec.role_arn}{waited}, so inference "
+            f"experiment {name!r} was not created and nothing was created: check that the role exists and that "
+            f"its trust policy allows sagemaker.amazonaws.com to assume it. SageMaker said: {code}: {message}"
+        ),
+        reason="role refused",
+    )
 
 
 def _owner_words(experiment: Experiment) -> str:
@@ -53,18 +97,22 @@ def plan_create_refused(
     blocker: Experiment | None,
     *,
     polling: bool = False,
+    now: datetime | None = None,
 ) -> Plan:
-    """``CreateInferenceExperiment`` failed (or its answer was lost): adopt, clear the way, or explain.
+    """``CreateInferenceExperiment`` failed (or its answer was lost): adopt, wait, clear the way, or explain.
 
     ``target`` is the experiment described under ``name`` afterwards; ``blocker`` an active
     experiment found on the endpoint. ``polling`` when called from ``is_complete``, which can
-    carry nothing to a later poll.
+    carry nothing to a later poll. A refusal of the role is "not yet" in ``is_complete`` for
+    :data:`ROLE_PROPAGATION_WINDOW` after the request began (``now`` is the time of the refusal).
     """
     endpoint = request.spec.endpoint_name
     if target is not None:
         if target.owned:
             return Plan(physical_id=name, reason="adopt: an earlier attempt of this request created it")
         return Plan(failure=foreign_name_failure(name), reason="name taken")
+    if refuses_the_role(code, message, request.spec.role_arn):
+        return _role_refused(request, name, code, message, now, polling)
     if code == "AccessDeniedException":
         return Plan(
             failure=access_denied_failure("CreateInferenceExperiment", message, request.spec.role_arn), reason="denied"
