@@ -148,7 +148,8 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         self._tags = experiment_tag_manager(tags)
         self.node.add_validation(TagRules(self._tags))
         self.endpoint_name = endpoint_name
-        claim_endpoint(self, endpoint_name)
+        path = self.node.path
+        claim_endpoint(self, endpoint_name, path=path)
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
         self.data_capture_bucket: s3.IBucket | None = None
@@ -222,7 +223,6 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
             self.resource.node.add_dependency(role_policy)
         self.experiment_arn: str = self.resource.get_att_string("ExperimentArn")
         self.experiment_name: str = self.resource.ref
-        path = self.node.path
         CfnOutput(self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {path}")
         # cdk-nag findings and checkov checks on the construct's own resources, with reasons (docs/security.md).
         provider.own_findings.add(self, EXPERIMENT, path=path)
