@@ -25,9 +25,9 @@ from constructs import Construct
 
 from constructs_pkg.errors import ValidationError
 from constructs_pkg.lambda_code import core_code
-from constructs_pkg.provider import DEFAULT_LOG_RETENTION, HANDLER_RUNTIME
+from constructs_pkg.provider import DEFAULT_LOG_RETENTION, HANDLER_RUNTIME, ShadowTestProvider
 from constructs_pkg.security import conclusion_roles as declared
-from constructs_pkg.security.acknowledgements import CONCLUSION, CONCLUSION_RULE, acknowledge_own_findings
+from constructs_pkg.security.acknowledgements import CONCLUSION, CONCLUSION_RULE
 from constructs_pkg.security.declaration import policy_statement, service_principal
 from shadow_test_core import consts
 from shadow_test_core.verdict.conclusion_handler import ALARM_STATE_CHANGE
@@ -56,7 +56,9 @@ class ConclusionFunction(Construct):
 
     def __init__(self, scope: Construct, id: str, *, log_retention: logs.RetentionDays) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
+        # The stack's provider reads the stack's placeholders once and acknowledges its own findings.
+        self.provider = ShadowTestProvider.of(self)
+        stack = self.provider.placeholders
         self.role = iam.Role(
             self,
             "Role",
@@ -84,12 +86,14 @@ class ConclusionFunction(Construct):
             self.role.add_to_principal_policy(policy_statement(statement, stack))
         self._conclude: iam.PolicyStatement | None = None
         self._evidence: iam.PolicyStatement | None = None
-        acknowledge_own_findings(self, CONCLUSION)
+        self.provider.own_findings.add(self, CONCLUSION)
 
     def grant_conclude(self, experiment_arn: str) -> None:
         """Let the function describe and stop this experiment (one statement grows by one ARN)."""
         if self._conclude is None:
-            self._conclude = policy_statement(declared.STOP_EXPERIMENTS, Stack.of(self), resources=[experiment_arn])
+            self._conclude = policy_statement(
+                declared.STOP_EXPERIMENTS, self.provider.placeholders, resources=[experiment_arn]
+            )
             self.role.add_to_principal_policy(self._conclude)
         else:
             self._conclude.add_resources(experiment_arn)
@@ -98,7 +102,7 @@ class ConclusionFunction(Construct):
         """Let the function read and write the objects under ``prefix`` of ``bucket``, and no others."""
         objects = bucket.arn_for_objects(f"{prefix}*")
         if self._evidence is None:
-            self._evidence = policy_statement(declared.WRITE_EVIDENCE, Stack.of(self), resources=[objects])
+            self._evidence = policy_statement(declared.WRITE_EVIDENCE, self.provider.placeholders, resources=[objects])
             self.role.add_to_principal_policy(self._evidence)
         else:
             self._evidence.add_resources(objects)
@@ -183,7 +187,7 @@ class AutomaticConclusion(Construct):
             description=f"Shadow test {experiment.node.path}: a look every {judge_every.to_human_string()}",
         )
         self.schedule_rule.add_target(targets.LambdaFunction(self.function.function, event=self.input))
-        acknowledge_own_findings(self.schedule_rule, CONCLUSION_RULE)
+        self.function.provider.own_findings.add(self.schedule_rule, CONCLUSION_RULE)
         self.alarm_rule: events.Rule | None = None
         self.watch(alarms or ())
 
@@ -205,7 +209,7 @@ class AutomaticConclusion(Construct):
                 description=f"Shadow test {self._experiment_path}: stop when an alarm enters ALARM",
             )
             self.alarm_rule.add_target(targets.LambdaFunction(self.function.function, event=self.input))
-            acknowledge_own_findings(self.alarm_rule, CONCLUSION_RULE)
+            self.function.provider.own_findings.add(self.alarm_rule, CONCLUSION_RULE)
 
 
 def _check_props(scope: Construct, *, judge_every: Duration, period: Duration, evidence_prefix: str) -> None:

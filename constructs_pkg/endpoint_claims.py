@@ -17,7 +17,7 @@ from typing import cast
 
 import jsii
 from aws_cdk import Stage, Token
-from constructs import Construct, IValidation
+from constructs import Construct, IConstruct, IValidation
 
 _ID = "ShadowTestEndpointClaims"
 
@@ -28,7 +28,8 @@ class _EndpointClaims(Construct):
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
         self.paths_by_endpoint: dict[str, list[str]] = {}
-        self.validated_stages: set[str] = set()
+        #: The Stages (and the app) already given the check, by identity: a path is two jsii round trips.
+        self.validated_stages: list[IConstruct] = []
 
     def problems(self, stage_path: str) -> list[str]:
         """One line per endpoint claimed twice or more with a claimant inside ``stage_path`` ("" is the app)."""
@@ -62,19 +63,22 @@ def _problem(endpoint: str, paths: list[str]) -> str:
     )
 
 
-def claim_endpoint(experiment: Construct, endpoint_name: str) -> None:
-    """Record that ``experiment`` shadows ``endpoint_name``; a second claim fails the app's synth."""
+def claim_endpoint(experiment: Construct, endpoint_name: str, *, path: str | None = None) -> None:
+    """Record that ``experiment`` shadows ``endpoint_name``; a second claim fails the app's synth.
+
+    :param path: ``experiment.node.path``, when the caller has read it already.
+    """
     root = experiment.node.root
     claims = root.node.try_find_child(_ID)
     if claims is None:
         claims = _EndpointClaims(cast(Construct, root), _ID)
     assert isinstance(claims, _EndpointClaims)
-    claims.paths_by_endpoint.setdefault(endpoint_name, []).append(experiment.node.path)
+    claims.paths_by_endpoint.setdefault(endpoint_name, []).append(path if path is not None else experiment.node.path)
     # Each Stage validates its own tree only (an app's synth validates a nested Stage when that
     # synthesizes, and Template.from_stack synthesizes only the stack's Stage): one check per Stage.
     stage = Stage.of(experiment)
     scopes = [root] if stage is None else [stage, root]
     for scope in scopes:
-        if scope.node.path not in claims.validated_stages:
-            claims.validated_stages.add(scope.node.path)
+        if not any(scope is validated for validated in claims.validated_stages):
+            claims.validated_stages.append(scope)
             scope.node.add_validation(_OneExperimentPerEndpoint(claims, scope.node.path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, ITaggable, RemovalPolicy, Stack, TagManager
+from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, ITaggable, RemovalPolicy, TagManager
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
@@ -28,7 +28,7 @@ from constructs_pkg.monitoring.imported_experiment import import_experiment
 from constructs_pkg.monitoring.metrics import VariantMetrics
 from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
 from constructs_pkg.provider import ShadowTestProvider
-from constructs_pkg.security.acknowledgements import EXPERIMENT, acknowledge_own_findings
+from constructs_pkg.security.acknowledgements import EXPERIMENT
 from constructs_pkg.security.capture_access import CaptureAccessMixin
 from constructs_pkg.security.conclusion_roles import READ_VERDICT, READ_VERDICT_METRICS
 from constructs_pkg.security.declaration import policy_statement, service_principal
@@ -120,7 +120,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         kms_key: kms.IKey | str | None = None,
         data_capture: DataCapture | None = None,
         schedule: Schedule | None = None,
-        shadow_action_on_delete: VariantAction = VariantAction.REMOVE,
+        shadow_action_on_delete: VariantAction | None = None,
         desired_state: DesiredState | None = None,
         tags: Mapping[str, str] | None = None,
         artifact_buckets: Sequence[s3.IBucket] | None = None,
@@ -133,15 +133,33 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         capture_access_logs_bucket: s3.IBucket | None = None,
         capture_access_logs_prefix: str | None = None,
     ) -> None:
-        # The props that hold settings, by name: settings.SETTINGS says where each value goes.
-        props = {name: value for name, value in locals().items() if name in settings.PROP_ROOTS}
         super().__init__(scope, id)
-        values, deferred = check_props(self, props)
+        # The props that hold settings (settings.SETTINGS says where each value goes). The tags
+        # setting's value in the template is the tag manager's: the prop's and what Tags.of adds.
+        values, deferred = check_props(
+            self,
+            {
+                "experiment_name": experiment_name,
+                "endpoint_name": endpoint_name,
+                "role": role,
+                "description": description,
+                "kms_key": kms_key,
+                "production_variant": production_variant,
+                "shadow_variant": shadow_variant,
+                "sampling_percentage": sampling_percentage,
+                "data_capture": data_capture,
+                "schedule": schedule,
+                "shadow_action_on_delete": shadow_action_on_delete,
+                "desired_state": desired_state,
+                "tags": tags,
+            },
+        )
         self._tags = experiment_tag_manager(tags)
         self._conclusion: AutomaticConclusion | None = None
         self.node.add_validation(TagRules(self._tags))
         self.endpoint_name = endpoint_name
-        claim_endpoint(self, endpoint_name)
+        path = self.node.path
+        claim_endpoint(self, endpoint_name, path=path)
         self.production_variant = production_variant
         self.shadow_variant = shadow_variant
         self.data_capture_bucket: s3.IBucket | None = None
@@ -164,21 +182,25 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
                 "capture_access_logs_bucket applies only to a capture bucket the construct creates: it is ignored",
             )
 
+        provider = ShadowTestProvider.of(
+            self, query_interval=query_interval, total_timeout=total_timeout, log_retention=log_retention
+        )
         self.role: iam.IRole = role or iam.Role(
             self,
             "Role",
-            assumed_by=service_principal(EXPERIMENT_TRUST, Stack.of(self)),
+            assumed_by=service_principal(EXPERIMENT_TRUST, provider.placeholders),
             description="Assumed by SageMaker to run a shadow test on one endpoint",
         )
         if role is None:
             grant_shadow_test(
                 self.role,
+                provider.placeholders,
                 endpoint_name=endpoint_name,
                 model_names=[production_variant.model_name, shadow_variant.model_name],
                 capture_bucket=self.data_capture_bucket,
                 capture_prefix=data_capture.prefix if data_capture else None,
             )
-        grant_volume_key(self.role, kms_key)
+        grant_volume_key(self.role, provider.placeholders, kms_key)
         if data_capture is not None and data_capture.kms_key is not None:
             grant_capture_key(self.role, data_capture.kms_key)
         for bucket in artifact_buckets or ():
@@ -186,9 +208,6 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         for repository in ecr_repositories or ():
             repository.grant_pull(self.role)
 
-        provider = ShadowTestProvider.of(
-            self, query_interval=query_interval, total_timeout=total_timeout, log_retention=log_retention
-        )
         provider.grant_experiment(role=self.role)
         self.resource = CustomResource(
             self,
@@ -201,10 +220,9 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
                         **values,
                         "role": self.role.role_arn,
                         "data_capture.destination": capture_destination,
-                        "tags": None,
+                        "tags": rendered_tags_lazy(self.tags),
                     }
                 ),
-                "Tags": rendered_tags_lazy(self.tags),
                 DEPLOY_TIME_CHECKS: deferred,
             },
         )
@@ -215,12 +233,11 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
             self.resource.node.add_dependency(role_policy)
         self.experiment_arn: str = self.resource.get_att_string("ExperimentArn")
         self.experiment_name: str = self.resource.ref
-        CfnOutput(
-            self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {self.node.path}"
-        )
+        CfnOutput(self, "ExperimentArn", value=self.experiment_arn, description=f"ARN of the shadow test {path}")
         # cdk-nag findings and checkov checks on the construct's own resources, with reasons (docs/security.md).
-        acknowledge_own_findings(self, EXPERIMENT)
-        #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``).
+        provider.own_findings.add(self, EXPERIMENT, path=path)
+        #: CloudWatch metrics of each variant (see ``add_dashboard``, ``add_regression_alarms``); plain
+        #: values, no jsii round trip until a metric is asked for.
         self.production = VariantMetrics(endpoint_name=endpoint_name, variant_name=production_variant.variant_name)
         self.shadow = VariantMetrics(endpoint_name=endpoint_name, variant_name=shadow_variant.variant_name)
 
@@ -304,7 +321,9 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
             actions=list(READ_VERDICT.actions),
             resource_arns=[self.experiment_arn],
         )
-        grantee.grant_principal.add_to_principal_policy(policy_statement(READ_VERDICT_METRICS, Stack.of(self)))
+        grantee.grant_principal.add_to_principal_policy(
+            policy_statement(READ_VERDICT_METRICS, ShadowTestProvider.of(self).placeholders)
+        )
         if self._conclusion is not None and self._conclusion.evidence_bucket is not None:
             self._conclusion.evidence_bucket.grant_read(grantee, f"{self._conclusion.evidence_prefix}*")
         return grant

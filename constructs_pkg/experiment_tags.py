@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsii
-from aws_cdk import IStableAnyProducer, Lazy, TagManager, TagType, Token
+from aws_cdk import IStableAnyProducer, Lazy, TagManager, TagType
 from constructs import IValidation
 
+from constructs_pkg.tokens import is_token
 from shadow_test_core.consts import RESOURCE_TYPE
 from shadow_test_core.experiment import rules
 
@@ -35,7 +36,7 @@ def rendered_tags(manager: TagManager) -> dict[str, str]:
 
 
 def _known(value: Any) -> bool:
-    return not Token.is_unresolved(value)
+    return not is_token(value)
 
 
 @jsii.implements(IValidation)

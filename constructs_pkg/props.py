@@ -11,6 +11,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
+from shadow_test_core.experiment import settings
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelVariant:
@@ -27,18 +29,18 @@ class ModelVariant:
     variant_name: str
     model_name: str
     instance_type: str
-    instance_count: int = 1
+    instance_count: int | None = None
 
 
 class VariantAction(enum.Enum):
     """What SageMaker does with the shadow variant when the experiment stops."""
 
     #: The shadow variant replaces the production variant (its model and infrastructure).
-    PROMOTE = "Promote"
+    PROMOTE = settings.PROMOTE
     #: The shadow variant stays on the endpoint (and keeps being billed).
-    RETAIN = "Retain"
+    RETAIN = settings.RETAIN
     #: The shadow variant is removed from the endpoint; production is untouched.
-    REMOVE = "Remove"
+    REMOVE = settings.REMOVE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,8 +89,8 @@ class DesiredState(enum.Enum):
     """
 
     #: Run now: a test scheduled to start later starts at the deploy.
-    RUNNING = "Running"
+    RUNNING = settings.DESIRED_RUNNING
     #: End the test now, applying ``shadow_action_on_delete`` to the shadow variant.
-    COMPLETED = "Completed"
+    COMPLETED = settings.DESIRED_COMPLETED
     #: End the test now as cancelled, applying ``shadow_action_on_delete`` to the shadow variant.
-    CANCELLED = "Cancelled"
+    CANCELLED = settings.DESIRED_CANCELLED

@@ -14,12 +14,12 @@ from constructs import Construct
 from constructs_pkg.errors import ValidationError
 from constructs_pkg.lambda_code import core_code
 from constructs_pkg.security import provider_roles as declared
-from constructs_pkg.security.acknowledgements import PROVIDER, acknowledge_own_findings
-from constructs_pkg.security.declaration import policy_statement, service_principal
+from constructs_pkg.security.acknowledgements import OwnFindings
+from constructs_pkg.security.declaration import Placeholders, policy_statement, service_principal
 from shadow_test_core import consts
 
-#: Default time between two ``is_complete`` polls: a shadow variant takes minutes to start.
-DEFAULT_QUERY_INTERVAL = Duration.seconds(30)
+#: Default time between two ``is_complete`` polls (the handler assumes the same when not told).
+DEFAULT_QUERY_INTERVAL = Duration.seconds(consts.DEFAULT_QUERY_INTERVAL_SECONDS)
 #: Default time a request may take, under CloudFormation's one-hour custom-resource limit.
 DEFAULT_TOTAL_TIMEOUT = Duration.minutes(45)
 #: Default retention of the handler's logs.
@@ -60,6 +60,8 @@ class ShadowTestProvider(Construct):
         encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
+        #: The stack's partition, region and account for the declared statements, read once per stack.
+        self.placeholders = Placeholders.of(Stack.of(self))
         self.query_interval = query_interval
         self.total_timeout = total_timeout
         self.log_retention = log_retention
@@ -75,7 +77,7 @@ class ShadowTestProvider(Construct):
         self.handler_role = iam.Role(
             self,
             "HandlerRole",
-            assumed_by=service_principal(declared.HANDLER_TRUST, Stack.of(self)),
+            assumed_by=service_principal(declared.HANDLER_TRUST, self.placeholders),
             description="ShadowTestExperiment custom-resource handler",
         )
         # One function serves the framework's onEvent and isComplete (it routes on the event): one
@@ -102,8 +104,9 @@ class ShadowTestProvider(Construct):
         self._configure_framework()
         self.service_token = self.provider.service_token
         self._grant_experiment_lifecycle()
-        # cdk-nag findings and checkov checks on the provider's own resources, with reasons (docs/security.md).
-        acknowledge_own_findings(self, PROVIDER)
+        #: cdk-nag findings and checkov checks on the stack's own resources (the provider's and each
+        #: experiment's), with reasons (docs/security.md), applied once when the app is synthesized.
+        self.own_findings = OwnFindings(self, self.placeholders)
 
     def _log_group(self, id: str) -> logs.LogGroup:
         return logs.LogGroup(self, id, retention=self.log_retention, encryption_key=self.encryption_key)
@@ -135,15 +138,14 @@ class ShadowTestProvider(Construct):
 
     def _framework_role(self, id: str, log_group: logs.ILogGroup) -> iam.Role:
         """A Provider-framework role: its logs and traces; the framework adds its invoke grants."""
-        stack = Stack.of(self)
         role = iam.Role(
             self,
             id,
-            assumed_by=service_principal(declared.FRAMEWORK_TRUST[id], stack),
+            assumed_by=service_principal(declared.FRAMEWORK_TRUST[id], self.placeholders),
             description="ShadowTestExperiment Provider framework",
         )
         log_group.grant_write(role)
-        role.add_to_principal_policy(policy_statement(declared.FRAMEWORK_TRACING[id], stack))
+        role.add_to_principal_policy(policy_statement(declared.FRAMEWORK_TRACING[id], self.placeholders))
         return role
 
     def _configure_framework(self) -> None:
@@ -159,19 +161,18 @@ class ShadowTestProvider(Construct):
         state_machine.tracing_configuration = sfn.CfnStateMachine.TracingConfigurationProperty(enabled=True)
         role = waiter.node.find_child("Role")
         assert isinstance(role, iam.Role)
-        role.add_to_principal_policy(policy_statement(declared.WAITER_TRACING, Stack.of(self)))
+        role.add_to_principal_policy(policy_statement(declared.WAITER_TRACING, self.placeholders))
 
     def _allow_logs_to_use(self, key: kms.IKey) -> None:
         """Let CloudWatch Logs encrypt this account's and region's log groups with ``key``.
 
         Only a key of this app can be changed; give an imported key that statement yourself.
         """
-        key.add_to_resource_policy(policy_statement(declared.LOGS_KEY_POLICY, Stack.of(self)))
+        key.add_to_resource_policy(policy_statement(declared.LOGS_KEY_POLICY, self.placeholders))
 
     def _grant_experiment_lifecycle(self) -> None:
-        stack = Stack.of(self)
         for statement in (declared.LIFECYCLE, declared.CHECK_SHADOWED_ENDPOINTS, declared.FIND_ACTIVE_EXPERIMENTS):
-            self.handler_role.add_to_principal_policy(policy_statement(statement, stack))
+            self.handler_role.add_to_principal_policy(policy_statement(statement, self.placeholders))
 
     def grant_experiment(self, *, role: iam.IRole) -> None:
         """Let the handler pass ``role`` to SageMaker, and to SageMaker only.
@@ -184,7 +185,7 @@ class ShadowTestProvider(Construct):
             return
         self._passable_roles.add(role_arn)
         if self._pass_role is None:
-            self._pass_role = policy_statement(declared.PASS_EXPERIMENT_ROLES, Stack.of(self), resources=[role_arn])
+            self._pass_role = policy_statement(declared.PASS_EXPERIMENT_ROLES, self.placeholders, resources=[role_arn])
             self.handler_role.add_to_principal_policy(self._pass_role)
         else:
             self._pass_role.add_resources(role_arn)

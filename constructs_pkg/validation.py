@@ -17,6 +17,7 @@ from constructs import Construct
 
 from constructs_pkg.errors import ValidationError
 from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
+from constructs_pkg.tokens import is_token
 from shadow_test_core.experiment import rules, settings
 
 #: Warning ids, for ``Annotations``/``Validations`` acknowledgements.
@@ -31,7 +32,7 @@ _LONG_SCHEDULE = timedelta(days=14)
 def _known(value: Any) -> bool:
     """Whether a value is known at synth (tokens resolve only at deploy)."""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return not Token.is_unresolved(value)
+        return not is_token(value)
     if isinstance(value, list):
         return all(_known(item) for item in value)
     if isinstance(value, Mapping):
@@ -87,6 +88,11 @@ def setting_values(props: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _one_of(kind: type[enum.Enum]) -> str:
+    *others, last = (member.name for member in kind)
+    return f"a {kind.__name__} ({', '.join(others)} or {last})"
+
+
 def _type_problems(props: Mapping[str, Any]) -> list[str]:
     """Props of the wrong Python type, which the model-derived rules cannot name well."""
     expected: dict[str, tuple[type, str]] = {
@@ -94,8 +100,8 @@ def _type_problems(props: Mapping[str, Any]) -> list[str]:
         "shadow_variant": (ModelVariant, "a ModelVariant"),
         "data_capture": (DataCapture, "a DataCapture"),
         "schedule": (Schedule, "a Schedule"),
-        "shadow_action_on_delete": (VariantAction, "a VariantAction (PROMOTE, RETAIN or REMOVE)"),
-        "desired_state": (DesiredState, "a DesiredState (RUNNING, COMPLETED or CANCELLED)"),
+        "shadow_action_on_delete": (VariantAction, _one_of(VariantAction)),
+        "desired_state": (DesiredState, _one_of(DesiredState)),
     }
     problems = []
     for prop, (kind, words) in expected.items():
@@ -119,17 +125,16 @@ def check_props(construct: Construct, props: Mapping[str, Any]) -> tuple[dict[st
     values = setting_values(props)
     known = {prop: value for prop, value in values.items() if _known(value)}
     deferred = sorted(prop for prop in values if prop not in known)
-    known["data_capture"] = props.get("data_capture") is not None
     problems = rules.check_settings(known, now=rules.utc_now())
     if problems:
         raise ValidationError(construct.node.path, problems)
-    _warn_about_risks(construct, known, props.get("shadow_action_on_delete"))
+    _warn_about_risks(construct, known, props)
     return values, deferred
 
 
-def _warn_about_risks(construct: Construct, values: Mapping[str, Any], action: VariantAction | None) -> None:
+def _warn_about_risks(construct: Construct, values: Mapping[str, Any], props: Mapping[str, Any]) -> None:
     annotations = Annotations.of(construct)
-    if not values.get("data_capture"):
+    if props.get("data_capture") is None:
         annotations.add_warning_v2(
             WARN_NO_DATA_CAPTURE,
             "data_capture is not set: the variants' responses are not stored, so they cannot be "
@@ -151,7 +156,7 @@ def _warn_about_risks(construct: Construct, values: Mapping[str, Any], action: V
             f"schedule: the test runs {length.days} days (over 14): the shadow variant's instances "
             "are billed for all of it.",
         )
-    if action is VariantAction.RETAIN:
+    if props.get("shadow_action_on_delete") is VariantAction.RETAIN:
         annotations.add_warning_v2(
             WARN_RETAINED_SHADOW,
             "shadow_action_on_delete is RETAIN: deleting the experiment leaves the shadow variant "

@@ -22,18 +22,14 @@ from devtools.provider_driver import (
     as_cloudformation_sends,
     properties,
 )
+from shadow_test_core.consts import DELETES_REPLACED, REPLACES_CREATED, REPLACES_NAME, STARTED_AT
 from shadow_test_core.experiment import decisions, recovery
 from shadow_test_core.experiment.decisions import (
-    DELETES_REPLACED,
-    REPLACES_CREATED,
-    REPLACES_NAME,
-    STARTED_AT,
     Call,
     Experiment,
     Plan,
     Request,
 )
-from shadow_test_core.experiment.settings import SETTINGS
 from shadow_test_core.experiment.spec import (
     OWNER_RESOURCE_TAG,
     OWNER_STACK_TAG,
@@ -63,6 +59,21 @@ VALUES: dict[str, Any] = {
     "shadow_variant.instance_count": 2,
     "sampling_percentage": 40,
     "shadow_action_on_delete": "Remove",
+}
+#: What ``DescribeInferenceExperiment`` reports of an experiment made with VALUES, written out
+#: (not derived from the spec under test): the settings SageMaker holds, as prop-path values.
+DESCRIBED: dict[str, Any] = {
+    "endpoint_name": "churn-endpoint",
+    "role": "arn:aws:iam::123456789012:role/shadow-runner",
+    "production_variant.variant_name": "prod",
+    "production_variant.model_name": "model-a",
+    "production_variant.instance_type": "ml.m5.large",
+    "production_variant.instance_count": 1,
+    "shadow_variant.variant_name": "shadow",
+    "shadow_variant.model_name": "model-b",
+    "shadow_variant.instance_type": "ml.c5.xlarge",
+    "shadow_variant.instance_count": 2,
+    "sampling_percentage": 40,
 }
 #: None (no experiment) and the eight statuses of botocore's model.
 STATUSES: list[str | None] = [
@@ -125,9 +136,8 @@ def experiment(
     reason: str | None = None,
     described: dict[str, Any] | None = None,
 ) -> Experiment:
-    """An experiment as described: made with ``spec()`` unless ``described`` (prop-path values) says otherwise."""
-    values = {s.prop: v for s in SETTINGS if s.sent_to_sagemaker and (v := spec()[s.prop]) is not None}
-    values.update({"sampling_percentage": sampling, "description": description, **(described or {})})
+    """An experiment as described: :data:`DESCRIBED` unless ``described`` (prop-path values) says otherwise."""
+    values = {**DESCRIBED, "sampling_percentage": sampling, "description": description, **(described or {})}
     return Experiment(
         name=name,
         arn=f"arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/{name.lower()}",

@@ -671,8 +671,9 @@ def test_checkov_skips_are_the_documented_ones(scanned: Any, checkov_results: di
     expected = set()
     for entry in nag.CHECKOV_SKIPS:
         for owner in owners[entry.owner]:
-            if nag.applies(entry.when, owner):
-                targets = nag.targets(owner, entry.targets)
+            owned = nag.OwnedResources.of(owner, scanned.stack, root)
+            if nag.applies(entry.when, owned):
+                targets = nag.targets(owned, entry.targets)
                 expected |= {(entry.check, canonical.owned_path(t.node.path.removeprefix(root))) for t in targets}
     found = set()
     for resource in scanned.template["Resources"].values():

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from constructs_pkg import DataCapture, ModelVariant, Schedule, ShadowTestExperiment, ValidationError, VariantAction
 from devtools.provider_driver import as_cloudformation_sends, properties
 from shadow_test_core.experiment import rules as request_rules
-from shadow_test_core.experiment.service_model import input_problems, service_model
+from shadow_test_core.experiment.service_model import input_problems
 from shadow_test_core.experiment.spec import InvalidProperties, parse_properties
 from tests.hypothesis_budget import examples
 
@@ -228,7 +228,7 @@ def test_every_problem_is_reported_at_once(stack) -> None:
 
 
 def test_tokens_are_left_to_the_handler(stack) -> None:
-    build(
+    experiment = build(
         stack,
         endpoint_name=Token.as_string({"Ref": "EndpointName"}),
         sampling_percentage=Token.as_number({"Ref": "Sampling"}),
@@ -237,12 +237,21 @@ def test_tokens_are_left_to_the_handler(stack) -> None:
         ),
         tags={"team": Token.as_string({"Ref": "Team"})},
     )
+    properties = stack.resolve(experiment.resource.node.default_child._cfn_properties)  # type: ignore[attr-defined]
+    assert properties["DeployTimeChecks"] == [
+        "endpoint_name",
+        "sampling_percentage",
+        "shadow_variant.instance_type",
+        "shadow_variant.model_name",
+        "tags",
+    ]
 
 
 def test_instance_types_come_from_the_service_model() -> None:
-    model_enum = service_model().shape_for("ProductionVariantInstanceType").enum
-    assert request_rules.allowed_instance_types() == list(model_enum)
-    assert len(model_enum) > 100
+    allowed = request_rules.allowed_instance_types()
+    assert {"ml.m5.large", "ml.c5.xlarge", "ml.g5.xlarge", "ml.p4d.24xlarge"} <= set(allowed)
+    assert "ml.m5.huge" not in allowed and "m5.large" not in allowed
+    assert len(allowed) > 100
 
 
 # --- warnings ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import boto3
 
+from shadow_test_core.experiment import settings
 from shadow_test_core.verdict.cloudwatch import PERIOD_QUERIES, MetricQuery, Series, fetch_periods
 from shadow_test_core.verdict.described import (
     TERMINAL_STATUSES,
@@ -63,7 +64,7 @@ def stop_experiment(
     experiment: ExperimentInfo,
     *,
     action: Literal["promote", "stop"],
-    desired_state: Literal["Completed", "Cancelled"] = "Completed",
+    desired_state: str = settings.DESIRED_COMPLETED,
     reason: str | None = None,
 ) -> dict[str, Any]:
     """``StopInferenceExperiment`` (see :func:`stop_request_for`); returns the request that was sent."""

@@ -20,12 +20,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 
+from shadow_test_core.experiment import settings
 from shadow_test_core.verdict.judge import Margins, Report, judge
 from shadow_test_core.verdict.looks import judge_look
 from shadow_test_core.verdict.period_data import PeriodData, load_period_data, write_period_data
@@ -190,9 +191,9 @@ def _build_parser() -> argparse.ArgumentParser:
         if name == "stop":
             command.add_argument(
                 "--desired-state",
-                choices=("Completed", "Cancelled"),
-                default="Completed",
-                help="state the experiment ends in (default: Completed)",
+                choices=settings.ENDING_STATES,
+                default=settings.DESIRED_COMPLETED,
+                help=f"state the experiment ends in (default: {settings.DESIRED_COMPLETED})",
             )
     compare.add_parser(commands, common)
     return parser
@@ -331,7 +332,7 @@ def _confirmed(console: Console) -> bool:
 def _end(args: argparse.Namespace, console: Console, errors: Console) -> int:
     """``promote`` and ``stop``: StopInferenceExperiment, then wait for a terminal status."""
     action = args.command
-    desired_state: Literal["Completed", "Cancelled"] = getattr(args, "desired_state", "Completed")
+    desired_state: str = getattr(args, "desired_state", settings.DESIRED_COMPLETED)
     sagemaker = aws.sagemaker_client(args.region)
     experiment = aws.describe_experiment(sagemaker, args.name)
     if experiment.is_terminal:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-from aws_cdk import Duration, Token
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
+from constructs_pkg.tokens import is_token
 from shadow_test_core.verdict import metric_names
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class VariantMetrics:
             value = getattr(self, field_name)
             if not isinstance(value, str):
                 raise TypeError(f"VariantMetrics.{field_name} must be a str, got {type(value).__name__}")
-            if not Token.is_unresolved(value) and not value.strip():
+            if not is_token(value) and not value.strip():
                 raise ValueError(f"VariantMetrics.{field_name} must not be empty")
 
     # -- generic ---------------------------------------------------------------

@@ -3,26 +3,26 @@
 Each acknowledgement is scoped to exact resources, pack-qualified (``Pack::Rule``, which keeps the
 finding with its reason in ``suppressedViolations`` of the cloud assembly's validation report) and
 carries a written reason; each checkov skip is ``Metadata.checkov.skip`` of the exact resource.
-:func:`acknowledge_own_findings` applies them when the provider or an experiment is created.
+:class:`OwnFindings` applies them once per stack, when the app is synthesized.
 
 ``AwsSolutions-IAM5`` (wildcards) is acknowledged from the ``wildcard`` reasons of the declared
-statements (constructs_pkg/security/statements), on each policy of the construct, when the app is
-synthesized: a wildcard is acknowledged only when every statement that carries it is declared, so a
-statement a user adds to a construct's role is still reported.
+statements (constructs_pkg/security/statements), on each policy of the constructs: a wildcard is
+acknowledged only when every statement that carries it is declared, so a statement a user adds to a
+construct's role is still reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jsii
-from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stack, Token, Validations
+from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
-from constructs_pkg.security.declaration import IDENTITY
+from constructs_pkg.security.declaration import IDENTITY, Placeholders
 from constructs_pkg.security.policy_reading import Canonical, declarations_allowing
 
 AWS_SOLUTIONS = "AwsSolutions"
@@ -292,106 +292,133 @@ CHECKOV_SKIPS: tuple[CheckovSkip, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class OwnedResources:
+    """An owner's CloudFormation resources, read from the construct tree once.
+
+    :param owner: the provider or an experiment.
+    :param by_path: each resource by its path relative to the owner (``Role/DefaultPolicy/Resource``).
+    :param stack_paths: each resource's path relative to the stack, by logical id.
+    :param owner_path: the owner's path relative to the stack.
+    """
+
+    owner: IConstruct
+    by_path: Mapping[str, CfnResource]
+    stack_paths: Mapping[str, str]
+    owner_path: str
+
+    @classmethod
+    def of(cls, owner: IConstruct, stack: Stack, root: str, owner_path: str | None = None) -> OwnedResources:
+        # A plain CfnResource (a custom resource) is no target and no policy refers to it: its
+        # path and logical id are not read (each is a jsii round trip).
+        resources = [c for c in owner.node.find_all() if isinstance(c, CfnResource) and type(c) is not CfnResource]
+        paths = [resource.node.path.removeprefix(root) for resource in resources]
+        # One resolve for all logical ids: each is a jsii round trip.
+        logical_ids = stack.resolve([resource.logical_id for resource in resources])
+        owner_path = (owner_path if owner_path is not None else owner.node.path).removeprefix(root)
+        prefix = owner_path + "/"
+        return cls(
+            owner=owner,
+            by_path={path.removeprefix(prefix): r for path, r in zip(paths, resources, strict=True)},
+            stack_paths=dict(zip(logical_ids, paths, strict=True)),
+            owner_path=owner_path,
+        )
+
+
 #: Whether a ``when`` holds for an owner.
-_WHEN: Mapping[str, Callable[[IConstruct], bool]] = {
-    ALWAYS: lambda owner: True,
-    NO_ENCRYPTION_KEY: lambda owner: getattr(owner, "encryption_key", None) is None,
-    CONSTRUCT_LOG_BUCKET: lambda owner: owner.node.try_find_child(_LOG_BUCKET.split("/")[0]) is not None,
+_WHEN: Mapping[str, Callable[[OwnedResources], bool]] = {
+    ALWAYS: lambda owned: True,
+    NO_ENCRYPTION_KEY: lambda owned: getattr(owned.owner, "encryption_key", None) is None,
+    CONSTRUCT_LOG_BUCKET: lambda owned: _LOG_BUCKET in owned.by_path,
 }
 
 
-def applies(when: str, owner: IConstruct) -> bool:
-    """Whether an acknowledgement or skip with this ``when`` applies to ``owner``."""
-    return _WHEN[when](owner)
+def applies(when: str, owned: OwnedResources) -> bool:
+    """Whether an acknowledgement or skip with this ``when`` applies to the owner of ``owned``."""
+    return _WHEN[when](owned)
 
 
-def targets(owner: IConstruct, paths: Sequence[str]) -> Iterable[IConstruct]:
-    """The constructs at ``paths`` relative to ``owner`` that exist."""
-    for path in paths:
-        node: IConstruct | None = owner
-        for part in path.split("/"):
-            node = node.node.try_find_child(part) if node is not None else None
-        if node is not None:
-            yield node
+def targets(owned: OwnedResources, paths: Sequence[str]) -> list[CfnResource]:
+    """The owner's resources at ``paths`` (relative to the owner) that exist."""
+    return [owned.by_path[path] for path in paths if path in owned.by_path]
 
 
-def acknowledge_own_findings(owner: Construct, kind: str) -> None:
-    """Acknowledge the findings and skip the checks of ``kind`` on ``owner``'s own resources.
+@jsii.implements(IAspect)
+class OwnFindings:
+    """A stack's acknowledgements and checkov skips, applied once when the app is synthesized.
 
-    Call it at the end of the owner's constructor, once its resources exist. Wildcards are
-    acknowledged when the app is synthesized, by an aspect on each of the owner's policies alone.
-
-    :param owner: a ``ShadowTestProvider`` (``kind="provider"``) or ``ShadowTestExperiment``
-        (``kind="experiment"``).
+    The stack's ``ShadowTestProvider`` holds one and registers itself; each experiment registers
+    with :meth:`add`. The aspect sits on the provider and acts when it visits the provider, once
+    every construct exists: a single pass over the owners, no aspect per resource.
     """
+
+    def __init__(self, provider: Construct, placeholders: Placeholders) -> None:
+        self._provider = provider
+        self._placeholders = placeholders
+        self._owners: list[tuple[Construct, str, str | None]] = [(provider, PROVIDER, None)]
+        Aspects.of(provider).add(self)
+
+    def add(self, owner: Construct, kind: str, *, path: str | None = None) -> None:
+        """Acknowledge the findings of ``kind`` (``experiment``) on ``owner``'s own resources at synth.
+
+        :param path: ``owner.node.path``, when the caller has read it already.
+        """
+        self._owners.append((owner, kind, path))
+
+    def visit(self, node: IConstruct) -> None:
+        if node is not self._provider:
+            return
+        stack = Stack.of(node)
+        root = stack.node.path + "/" if stack.node.path else ""
+        for owner, kind, path in self._owners:
+            acknowledge_own_findings(OwnedResources.of(owner, stack, root, path), kind, stack, self._placeholders)
+
+
+def acknowledge_own_findings(owned: OwnedResources, kind: str, stack: Stack, placeholders: Placeholders) -> None:
+    """Acknowledge the findings and skip the checks of ``kind`` on an owner's resources.
+
+    Wildcards (``AwsSolutions-IAM5``) are acknowledged on each of the owner's policies when every
+    statement carrying them is declared.
+    """
+    # Gathered per resource: one acknowledge call each (every call is a jsii round trip).
+    acknowledged: dict[CfnResource, list[Acknowledgment]] = {}
     for entry in ACKNOWLEDGEMENTS:
-        if entry.owner == kind and applies(entry.when, owner):
-            for target in targets(owner, entry.targets):
-                Validations.of(target).acknowledge(
-                    *(Acknowledgment(id=rule, reason=entry.reason) for rule in entry.rules)
+        if entry.owner == kind and applies(entry.when, owned):
+            for target in targets(owned, entry.targets):
+                acknowledged.setdefault(target, []).extend(
+                    Acknowledgment(id=rule, reason=entry.reason) for rule in entry.rules
                 )
     for skip in CHECKOV_SKIPS:
-        if skip.owner == kind and applies(skip.when, owner):
-            for target in targets(owner, skip.targets):
-                assert isinstance(target, CfnResource), target.node.path
+        if skip.owner == kind and applies(skip.when, owned):
+            for target in targets(owned, skip.targets):
                 others = [
                     s for s in (target.get_metadata("checkov") or {}).get("skip", []) if s.get("id") != skip.check
                 ]
                 target.add_metadata("checkov", {"skip": [*others, {"id": skip.check, "comment": skip.comment}]})
-    wildcards = _AcknowledgeDeclaredWildcards(owner, kind)
-    for policy in owner.node.find_all():
-        if isinstance(policy, iam.CfnPolicy):
-            Aspects.of(policy).add(wildcards)
-
-
-def canonical_for(owner: IConstruct, kind: str) -> Canonical:
-    """The owner's resources in the declarations' terms (only the owner's subtree is read)."""
-    stack = Stack.of(owner)
-    root = stack.node.path + "/" if stack.node.path else ""
-    paths = {
-        stack.resolve(construct.logical_id): construct.node.path.removeprefix(root)
-        for construct in owner.node.find_all()
-        if isinstance(construct, CfnResource)
-    }
-    return Canonical(
-        paths,
-        [owner.node.path.removeprefix(root)] if kind == EXPERIMENT else [],
-        region=None if Token.is_unresolved(stack.region) else stack.region,
-        account=None if Token.is_unresolved(stack.account) else stack.account,
+    canonical = Canonical(
+        owned.stack_paths,
+        [owned.owner_path] if kind == EXPERIMENT else [],
+        region=placeholders.concrete_region,
+        account=placeholders.concrete_account,
     )
-
-
-@jsii.implements(IAspect)
-class _AcknowledgeDeclaredWildcards:
-    """Acknowledges the ``AwsSolutions-IAM5`` findings of the owner's policies that declared statements explain.
-
-    Added to each policy resource alone, so it visits only those: no walk of the stack.
-    """
-
-    def __init__(self, owner: Construct, kind: str) -> None:
-        self._owner = owner
-        self._kind = kind
-        self._canonical: Canonical | None = None
-
-    def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, iam.CfnPolicy):
-            return
-        if self._canonical is None:  # once all constructs exist, and once per owner
-            self._canonical = canonical_for(self._owner, self._kind)
-        acknowledgements = _wildcard_acknowledgements(node, self._canonical)
+    for resource in owned.by_path.values():
+        if isinstance(resource, iam.CfnPolicy):
+            acknowledged.setdefault(resource, []).extend(_wildcard_acknowledgements(resource, canonical, stack))
+    for target, acknowledgements in acknowledged.items():
         if acknowledgements:
-            Validations.of(node).acknowledge(*acknowledgements)
+            Validations.of(target).acknowledge(*acknowledgements)
 
 
-def _wildcard_acknowledgements(policy: iam.CfnPolicy, canonical: Canonical) -> list[Acknowledgment]:
-    stack = Stack.of(policy)
-    roles = [canonical.of_logical_id(r.get("Ref", "")) for r in _as_list(stack.resolve(policy.roles))]
+def _wildcard_acknowledgements(policy: iam.CfnPolicy, canonical: Canonical, stack: Stack) -> list[Acknowledgment]:
+    resolved_roles, document = stack.resolve([policy.roles, policy.policy_document])
+    roles = [canonical.of_logical_id(r.get("Ref", "")) for r in _as_list(resolved_roles)]
     if not roles or None in roles:
         return []
     findings: dict[str, list[str | None]] = {}
     for role in roles:
         assert role is not None
-        for atom in canonical.atoms(stack.resolve(policy.policy_document), policy_of=role, kind=IDENTITY):
+        for atom in canonical.atoms(document, policy_of=role, kind=IDENTITY):
             if atom.effect != "Allow":
                 continue
             reason = next((s.wildcard for s in declarations_allowing(atom) if s.wildcard), None)

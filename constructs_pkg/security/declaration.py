@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 
+from constructs_pkg.tokens import is_token
+
 IDENTITY = "identity"
 TRUST = "trust"
 RESOURCE = "resource"
@@ -16,6 +18,33 @@ RESOURCE = "resource"
 #: Multi-valued condition operators take a list of values.
 _LIST_OPERATORS = ("ForAnyValue:", "ForAllValues:")
 _PLACEHOLDER = re.compile(r"\{(partition|region|account|given)\}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Placeholders:
+    """A stack's values of the declarations' ``{partition}``, ``{region}`` and ``{account}``.
+
+    Read from the stack once (:meth:`of`, by the stack's provider) rather than per statement: each
+    read is a jsii round trip.
+    """
+
+    partition: str
+    region: str
+    account: str
+
+    @classmethod
+    def of(cls, stack: Stack) -> Placeholders:
+        return cls(partition=stack.partition, region=stack.region, account=stack.account)
+
+    @property
+    def concrete_region(self) -> str | None:
+        """The region when the stack's environment names it, else None."""
+        return None if is_token(self.region) else self.region
+
+    @property
+    def concrete_account(self) -> str | None:
+        """The account when the stack's environment names it, else None."""
+        return None if is_token(self.account) else self.account
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +105,7 @@ class Statement:
 
 def policy_statement(
     declared: Statement,
-    stack: Stack,
+    stack: Placeholders,
     *,
     given: Sequence[str] = (),
     resources: Sequence[str] | None = None,
@@ -85,7 +114,7 @@ def policy_statement(
     """The ``iam.PolicyStatement`` of a declaration that this library writes.
 
     :param declared: the declaration; it must not be ``written_by`` aws-cdk-lib.
-    :param stack: the stack whose partition, region and account fill the patterns.
+    :param stack: the partition, region and account of the stack, filling the patterns.
     :param given: values of ``{given}``: each resource pattern holding it yields one resource per value.
     :param resources: the resources when they are the constructs' own (``<path.Arn>`` patterns),
         which the caller has as tokens. Default: the declared patterns, filled in.
@@ -110,7 +139,7 @@ def policy_statement(
     )
 
 
-def _fill_all(patterns: Sequence[str], stack: Stack, given: Sequence[str]) -> list[str]:
+def _fill_all(patterns: Sequence[str], stack: Placeholders, given: Sequence[str]) -> list[str]:
     filled: list[str] = []
     for pattern in patterns:
         assert not pattern.startswith("<"), f"{pattern}: pass the constructs' own resources as resources="
@@ -121,7 +150,7 @@ def _fill_all(patterns: Sequence[str], stack: Stack, given: Sequence[str]) -> li
     return list(dict.fromkeys(filled))
 
 
-def _fill(pattern: str, stack: Stack, *, given: str | None = None) -> str:
+def _fill(pattern: str, stack: Placeholders, *, given: str | None = None) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "partition":
@@ -137,7 +166,7 @@ def _fill(pattern: str, stack: Stack, *, given: str | None = None) -> str:
     return _PLACEHOLDER.sub(value, pattern)
 
 
-def service_principal(declared: Statement, stack: Stack) -> iam.ServicePrincipal:
+def service_principal(declared: Statement, stack: Placeholders) -> iam.ServicePrincipal:
     """The service of a trust or resource statement's ``Service:name`` principal."""
     assert declared.principal is not None and declared.principal.startswith("Service:"), declared.sid
     return iam.ServicePrincipal(_fill(declared.principal.removeprefix("Service:"), stack))

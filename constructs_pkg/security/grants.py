@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from constructs_pkg.security import experiment_roles as declared
-from constructs_pkg.security.declaration import policy_statement
+from constructs_pkg.security.declaration import Placeholders, policy_statement
+from constructs_pkg.tokens import is_token
 
 
 def _sagemaker_name(name: str) -> str:
     # SageMaker writes resource names lower-case in ARNs; a token is used as it resolves.
-    return name if Token.is_unresolved(name) else name.lower()
+    return name if is_token(name) else name.lower()
 
 
 def grant_shadow_test(
     role: iam.IRole,
+    stack: Placeholders,
     *,
     endpoint_name: str,
     model_names: Sequence[str],
@@ -27,7 +28,6 @@ def grant_shadow_test(
     capture_prefix: str | None,
 ) -> None:
     """What SageMaker does with the experiment's role: run the shadow variant on this endpoint."""
-    stack = Stack.of(role)
     statements = [
         policy_statement(declared.SHADOW_VARIANT_ON_ENDPOINT, stack, given=[_sagemaker_name(endpoint_name)]),
         policy_statement(declared.ENDPOINT_CONFIGS, stack),
@@ -48,15 +48,14 @@ def grant_capture_key(role: iam.IRole, key: kms.IKey) -> None:
     key.grant(role, *declared.CAPTURE_KEY.actions)
 
 
-def grant_volume_key(role: iam.IRole, key: kms.IKey | str | None) -> None:
+def grant_volume_key(role: iam.IRole, stack: Placeholders, key: kms.IKey | str | None) -> None:
     """Let the shadow variant's instances use ``kms_key``: a key, or a key ARN, key id, alias or alias ARN."""
     if key is None:
         return
     if not isinstance(key, str):
         key.grant(role, *declared.VOLUME_KEY.actions)
         return
-    stack = Stack.of(role)
-    if Token.is_unresolved(key) or (key.startswith("arn:") and ":key/" in key):
+    if is_token(key) or (key.startswith("arn:") and ":key/" in key):
         statement = policy_statement(declared.VOLUME_KEY_BY_ARN, stack, given=[key])
     elif key.startswith("alias/") or ":alias/" in key:
         alias = key.split(":alias/", 1)[-1].removeprefix("alias/")

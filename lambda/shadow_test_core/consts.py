@@ -20,6 +20,8 @@ DISPATCH_ENTRY = f"{HANDLER_MODULE}.handle"
 ENV_TOTAL_TIMEOUT = "PROVIDER_TOTAL_TIMEOUT_SECONDS"
 #: The Provider framework's time between two ``is_complete`` polls, in seconds.
 ENV_QUERY_INTERVAL = "PROVIDER_QUERY_INTERVAL_SECONDS"
+#: That time unless the construct sets it: a shadow variant takes minutes to start.
+DEFAULT_QUERY_INTERVAL_SECONDS = 30
 #: Attempts per SageMaker call, the first included.
 ENV_MAX_ATTEMPTS = "SAGEMAKER_MAX_ATTEMPTS"
 
@@ -37,3 +39,15 @@ CONCLUSION_EVENT_SOURCE = "cdk-shadow-test"
 CONCLUSION_DETAIL_TYPE = "Shadow Test Conclusion"
 #: Where evidence goes in the capture bucket when no other place is given.
 DEFAULT_EVIDENCE_PREFIX = "verdicts/"
+
+#: The field of on_event's answer that carries state to is_complete. The Provider framework passes
+#: any extra field through to is_complete and sends only Data to CloudFormation.
+HANDLER_STATE = "HandlerState"
+#: Keys of that state (``Plan.state``); it is neither a resource attribute nor part of the 4 KB
+#: response. First the experiment being replaced:
+REPLACES_NAME = "ReplacesExperimentName"
+REPLACES_CREATED = "ReplacesExperimentCreationTime"
+#: ``"true"`` when ``is_complete`` deletes the replaced experiment itself (CloudFormation will not).
+DELETES_REPLACED = "DeletesReplacedExperiment"
+#: When ``on_event`` began the request (ISO 8601): the start of the total-timeout clock.
+STARTED_AT = "RequestStartedAt"

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shadow_test_core.consts import DELETES_REPLACED, REPLACES_CREATED, REPLACES_NAME
 from shadow_test_core.experiment import settings
 from shadow_test_core.experiment.in_place import pending_updates, towards_desired_state, update_in_place
 from shadow_test_core.experiment.ownership import is_ours, owner_evident, recognise
 from shadow_test_core.experiment.plans import (
     DEADLINE_MARGIN_INTERVALS,
-    DELETES_REPLACED,
-    REPLACES_CREATED,
-    REPLACES_NAME,
-    STARTED_AT,
     Call,
     Experiment,
     Plan,
@@ -51,11 +48,7 @@ from shadow_test_core.experiment.statuses import ACTIVE, ENDED, STATUSES, TRANSI
 __all__ = [
     "ACTIVE",
     "DEADLINE_MARGIN_INTERVALS",
-    "DELETES_REPLACED",
     "ENDED",
-    "REPLACES_CREATED",
-    "REPLACES_NAME",
-    "STARTED_AT",
     "STATUSES",
     "TRANSITIONING",
     "Call",

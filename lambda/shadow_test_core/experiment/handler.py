@@ -29,19 +29,22 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from shadow_test_core.consts import ENV_QUERY_INTERVAL, ENV_TOTAL_TIMEOUT
+from shadow_test_core.consts import (
+    DEFAULT_QUERY_INTERVAL_SECONDS,
+    ENV_QUERY_INTERVAL,
+    ENV_TOTAL_TIMEOUT,
+    HANDLER_STATE,
+    REPLACES_NAME,
+    STARTED_AT,
+)
 from shadow_test_core.experiment import decisions, recovery
 from shadow_test_core.experiment.decisions import Call, Plan, Request
 from shadow_test_core.experiment.rules import utc_now
 from shadow_test_core.experiment.sagemaker_api import SageMakerApi, create_client, error_code, is_refusal, is_transient
 from shadow_test_core.experiment.spec import InvalidProperties, parse_properties, validated_spec
 
-#: The field of on_event's answer that carries state to is_complete. The Provider framework passes
-#: any extra field through to is_complete and sends only Data to CloudFormation.
-HANDLER_STATE = "HandlerState"
 #: Failure reasons longer than this are cut: CloudFormation refuses responses over 4 KB.
 MAX_REASON_CHARACTERS = 2000
-_DEFAULT_QUERY_INTERVAL_SECONDS = 30.0
 
 Clock = Callable[[], datetime]
 _api: SageMakerApi | None = None
@@ -110,7 +113,7 @@ def _parse_request(event: dict[str, Any], *, validate: bool, now: datetime) -> R
     carried = event.get(HANDLER_STATE)
     state = {k: str(v) for k, v in (carried if isinstance(carried, dict) else {}).items()}
     total = os.environ.get(ENV_TOTAL_TIMEOUT)
-    interval = float(os.environ.get(ENV_QUERY_INTERVAL) or _DEFAULT_QUERY_INTERVAL_SECONDS)
+    interval = float(os.environ.get(ENV_QUERY_INTERVAL) or DEFAULT_QUERY_INTERVAL_SECONDS)
     return Request(
         request_type=event["RequestType"],
         stack_id=event.get("StackId", ""),
@@ -120,7 +123,7 @@ def _parse_request(event: dict[str, Any], *, validate: bool, now: datetime) -> R
         spec=spec,
         old_spec=parse_properties(old_properties) if old_properties else None,
         state=state,
-        deadline=decisions.deadline(state.get(decisions.STARTED_AT), float(total) if total else None, interval),
+        deadline=decisions.deadline(state.get(STARTED_AT), float(total) if total else None, interval),
     )
 
 
@@ -213,7 +216,7 @@ def handle_on_event(event: dict[str, Any], *, api: SageMakerApi, clock: Clock) -
 
 
 def _on_event(event: dict[str, Any], api: SageMakerApi, now: datetime) -> dict[str, Any]:
-    started = {decisions.STARTED_AT: now.isoformat()}
+    started = {STARTED_AT: now.isoformat()}
     if event["RequestType"] == "Delete":
         # Deleting is all waiting and reacting to what SageMaker reports: is_complete does it,
         # treating throttling as "not yet". Here nothing is called at all.
@@ -256,7 +259,7 @@ def _is_complete(event: dict[str, Any], api: SageMakerApi, now: datetime) -> dic
     run, name = _Run(event, request, api, now), request.physical_id or ""
     try:
         target = run.describe(name) if decisions.is_ours(request) else None
-        replaced = request.state.get(decisions.REPLACES_NAME)
+        replaced = request.state.get(REPLACES_NAME)
         previous = None
         if replaced:
             previous = target if replaced == name else run.describe(replaced)

@@ -71,14 +71,19 @@ def pending_updates(spec: ExperimentSpec, experiment: Experiment, now: datetime)
 def towards_desired_state(spec: ExperimentSpec, target: Experiment, now: datetime) -> Plan | None:
     """The step towards ``desired_state``; None when it is unset or asks for what the schedule does."""
     desired = spec.desired_state
-    if desired in ENDED:
+    if desired in settings.ENDING_STATES:
         if target.status in ENDED:
             return Plan(complete=True, data=experiment_data(target), reason=f"{target.status}, as desired_state asks")
         if target.status in ACTIVE:
             stop = spec.stop_request(name=target.name, desired_state=desired)
             return Plan(calls=(Call("StopInferenceExperiment", stop),), reason=f"end it: desired_state {desired}")
         return Plan(reason=f"wait: {target.status}")
-    if desired == "Running" and target.status == "Created" and target.start_time and target.start_time > now:
+    if (
+        desired == settings.DESIRED_RUNNING
+        and target.status == "Created"
+        and target.start_time
+        and target.start_time > now
+    ):
         # SageMaker's own call for a Created experiment: it keeps the schedule's end, and moving the
         # start time instead would be a settings change that the next deploy reads as drift.
         start = {"Name": target.name}

@@ -12,18 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shadow_test_core.experiment.spec import OWNER_RESOURCE_TAG, OWNER_STACK_TAG, ExperimentSpec, generated_name
-
-#: Keys of the state ``on_event`` hands ``is_complete`` (:attr:`Plan.state`). The handler returns
-#: it as an extra top-level field, which the Provider framework passes through to ``is_complete``
-#: but never sends to CloudFormation (so it is neither a resource attribute nor part of the 4 KB
-#: response). First the experiment being replaced:
-REPLACES_NAME = "ReplacesExperimentName"
-REPLACES_CREATED = "ReplacesExperimentCreationTime"
-#: ``"true"`` when ``is_complete`` deletes the replaced experiment itself (CloudFormation will not).
-DELETES_REPLACED = "DeletesReplacedExperiment"
-#: When ``on_event`` began the request (ISO 8601): the start of the total-timeout clock.
-STARTED_AT = "RequestStartedAt"
+from shadow_test_core.consts import REPLACES_NAME
+from shadow_test_core.experiment.spec import ExperimentSpec, generated_name, owner_tags
 
 #: The deadline falls this many query intervals before the Provider framework's total timeout.
 DEADLINE_MARGIN_INTERVALS = 2
@@ -128,7 +118,7 @@ def experiment_data(experiment: Experiment) -> dict[str, str]:
 
 
 def create_call(request: Request, name: str, now: datetime) -> Call:
-    tags = {OWNER_STACK_TAG: request.stack_id, OWNER_RESOURCE_TAG: request.logical_id}
+    tags = owner_tags(stack_id=request.stack_id, logical_id=request.logical_id)
     return Call("CreateInferenceExperiment", request.spec.create_request(name=name, now=now, owner_tags=tags))
 
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from shadow_test_core.consts import DELETES_REPLACED, REPLACES_CREATED, REPLACES_NAME, STARTED_AT
 from shadow_test_core.experiment.decisions import plan_update
 from shadow_test_core.experiment.plans import (
-    DELETES_REPLACED,
-    REPLACES_CREATED,
-    REPLACES_NAME,
-    STARTED_AT,
     Call,
     Experiment,
     Plan,
@@ -22,6 +19,7 @@ from shadow_test_core.experiment.plans import (
     foreign_name_failure,
     withdraw_call,
 )
+from shadow_test_core.experiment.spec import stack_name
 from shadow_test_core.experiment.statuses import ACTIVE, ENDED, TRANSITIONING
 
 #: How long after the request began a refusal of the experiment's role means "not yet". IAM takes
@@ -71,11 +69,7 @@ def _role_refused(request: Request, name: str, code: str, message: str, now: dat
 
 def _owner_words(experiment: Experiment) -> str:
     if experiment.owner_stack_id and experiment.owner_logical_id:
-        stack = (
-            experiment.owner_stack_id.split("/")[1]
-            if experiment.owner_stack_id.count("/") >= 2
-            else experiment.owner_stack_id
-        )
+        stack = stack_name(experiment.owner_stack_id) or experiment.owner_stack_id
         return f", created by resource {experiment.owner_logical_id} of stack {stack}"
     return ", not created by a ShadowTestExperiment"
 

@@ -215,10 +215,6 @@ def check_settings(
     kms_key = values.get("kms_key")
     if isinstance(kms_key, str) and not any(form.fullmatch(kms_key) for form in _KMS_KEY_FORMS):
         problems.append(f"kms_key: {kms_key!r} is not a KMS key id, key ARN, alias name (alias/...) or alias ARN")
-    if values.get("data_capture") is False:
-        for kind in ("json_content_types", "csv_content_types"):
-            if values.get(f"data_capture.{kind}"):
-                problems.append(f"data_capture.{kind}: content types need data capture to be on")
     if values.get("tags") and (only is None or "tags" in only):
         problems += _check_tags(values["tags"])
     problems += _check_schedule(values, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,6 +100,17 @@ def described_values(response: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+#: The SageMaker operations a plan may call, and the boto3 client method of each.
+CALLS: dict[str, Callable[[Any], Callable[..., Any]]] = {
+    "CreateInferenceExperiment": lambda client: client.create_inference_experiment,
+    "UpdateInferenceExperiment": lambda client: client.update_inference_experiment,
+    "StopInferenceExperiment": lambda client: client.stop_inference_experiment,
+    "DeleteInferenceExperiment": lambda client: client.delete_inference_experiment,
+    "AddTags": lambda client: client.add_tags,
+    "DeleteTags": lambda client: client.delete_tags,
+}
+
+
 @dataclass
 class SageMakerApi:
     """SageMaker as the handler sees it: calls by operation name, experiments described."""
@@ -107,8 +118,7 @@ class SageMakerApi:
     client: Any
 
     def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        method = "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
-        return dict(getattr(self.client, method)(**params))
+        return dict(CALLS[operation](self.client)(**params))
 
     def describe(self, name: str, *, read_tags: bool = True) -> Experiment | None:
         """The experiment (with its owner tags when ``read_tags``), or None when it does not exist."""

@@ -48,9 +48,13 @@ DESIRED_STATE_MEMBER = "DesiredState"
 CONSTRUCT_MEMBERS = frozenset({SCHEDULE_DURATION_MEMBER, SHADOW_ACTION_MEMBER, DESIRED_STATE_MEMBER, "ServiceToken"})
 
 #: Values of ``shadow_action_on_delete`` (``VariantAction`` in the library).
-SHADOW_ACTIONS = ("Remove", "Retain", "Promote")
+REMOVE, RETAIN, PROMOTE = "Remove", "Retain", "Promote"
+SHADOW_ACTIONS = (REMOVE, RETAIN, PROMOTE)
 #: Values of ``desired_state`` (``DesiredState`` in the library), as the native resource spells them.
-DESIRED_STATES = ("Running", "Completed", "Cancelled")
+DESIRED_RUNNING, DESIRED_COMPLETED, DESIRED_CANCELLED = "Running", "Completed", "Cancelled"
+DESIRED_STATES = (DESIRED_RUNNING, DESIRED_COMPLETED, DESIRED_CANCELLED)
+#: The desired states that end a test (``shadow-test stop --desired-state``).
+ENDING_STATES = (DESIRED_COMPLETED, DESIRED_CANCELLED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +117,12 @@ def _variant(prop: str, index: int, name_member: str, *, shadow: bool) -> tuple[
     )
 
 
+#: Where each variant sits in the request's ``ModelVariants``.
+PRODUCTION_INDEX = 0
+SHADOW_INDEX = 1
+#: The infrastructure of every variant a shadow test runs (``ModelVariantConfig.InfrastructureConfig``).
+INFRASTRUCTURE_TYPE = "RealTimeInference"
+
 _SHADOW = "ShadowModeConfig.ShadowModelVariants[0]"
 
 SETTINGS: tuple[Setting, ...] = (
@@ -121,8 +131,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(prop="role", members=("RoleArn",), required=True),
     Setting(prop="description", members=("Description",), in_place=WHILE_ACTIVE),
     Setting(prop="kms_key", members=("KmsKey",)),
-    *_variant("production_variant", 0, "ShadowModeConfig.SourceModelVariantName", shadow=False),
-    *_variant("shadow_variant", 1, f"{_SHADOW}.ShadowModelVariantName", shadow=True),
+    *_variant("production_variant", PRODUCTION_INDEX, "ShadowModeConfig.SourceModelVariantName", shadow=False),
+    *_variant("shadow_variant", SHADOW_INDEX, f"{_SHADOW}.ShadowModelVariantName", shadow=True),
     Setting(
         prop="sampling_percentage",
         members=(f"{_SHADOW}.SamplingPercentage",),
@@ -148,14 +158,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(prop="schedule.start_time", members=("Schedule.StartTime",), kind=TIME, in_place=BEFORE_START),
     Setting(prop="schedule.end_time", members=("Schedule.EndTime",), kind=TIME, in_place=WHILE_ACTIVE),
     Setting(prop="schedule.duration", members=(SCHEDULE_DURATION_MEMBER,), kind=SECONDS, in_place=WHILE_ACTIVE),
-    Setting(prop="shadow_action_on_delete", members=(SHADOW_ACTION_MEMBER,), default="Remove", in_place=ALWAYS),
+    Setting(prop="shadow_action_on_delete", members=(SHADOW_ACTION_MEMBER,), default=REMOVE, in_place=ALWAYS),
     Setting(prop="desired_state", members=(DESIRED_STATE_MEMBER,), in_place=ALWAYS),
     Setting(prop="tags", members=("Tags",), kind=TAGS, in_place=ALWAYS),
 )
 
 BY_PROP: dict[str, Setting] = {setting.prop: setting for setting in SETTINGS}
-#: The construct's keyword arguments that settings come from (``data_capture`` for ``data_capture.*``).
-PROP_ROOTS: frozenset[str] = frozenset(setting.prop.split(".")[0] for setting in SETTINGS)
 
 _STEP = re.compile(r"^(?P<name>[A-Za-z]+)(?:\[(?P<index>\d+)\])?$")
 
@@ -238,9 +246,16 @@ def to_properties(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_request(values: Mapping[str, Any], settings: Iterable[Setting] | None = None) -> dict[str, Any]:
-    """Request members for ``values`` of the settings SageMaker holds (times stay ``datetime``)."""
+    """Request members for ``values`` of the settings SageMaker holds (times stay ``datetime``).
+
+    Each model variant gets its fixed ``InfrastructureType``.
+    """
     chosen = settings if settings is not None else SETTINGS
-    return _assemble(values, (s for s in chosen if s.sent_to_sagemaker), plain=False)
+    request = _assemble(values, (s for s in chosen if s.sent_to_sagemaker), plain=False)
+    for variant in request.get("ModelVariants", []):
+        if "InfrastructureConfig" in variant:
+            variant["InfrastructureConfig"]["InfrastructureType"] = INFRASTRUCTURE_TYPE
+    return request
 
 
 class _Reader:
@@ -299,6 +314,11 @@ def from_properties(properties: Mapping[str, Any]) -> tuple[dict[str, Any], list
     for prop, allowed in (("shadow_action_on_delete", SHADOW_ACTIONS), ("desired_state", DESIRED_STATES)):
         if values[prop] is not None and values[prop] not in allowed:
             reader.problems.append(f"{prop}: {values[prop]!r} is not allowed (allowed: {', '.join(allowed)})")
+    # The construct's DataCapture holds the content types, so only hand-written properties get here.
+    if values["data_capture.destination"] is None:
+        for prop in ("data_capture.json_content_types", "data_capture.csv_content_types"):
+            if values[prop]:
+                reader.problems.append(f"{prop}: content types need data_capture (no destination is set)")
     return values, reader.problems
 
 

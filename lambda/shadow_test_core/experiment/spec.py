@@ -19,7 +19,6 @@ from shadow_test_core.experiment import rules, settings
 from shadow_test_core.experiment.settings import Setting
 
 _NAME_LIMIT = 120
-_REAL_TIME = "RealTimeInference"
 
 __all__ = [
     "OWNER_RESOURCE_TAG",
@@ -30,6 +29,7 @@ __all__ = [
     "is_generated_name",
     "owner_tags",
     "parse_properties",
+    "stack_name",
     "stop_request",
     "validated_spec",
 ]
@@ -87,7 +87,7 @@ class ExperimentSpec:
     def schedule(self, now: datetime) -> tuple[datetime | None, datetime | None]:
         """Start and end as SageMaker should get them; a duration counts from the start (or ``now``)."""
         start, end, duration = self["schedule.start_time"], self["schedule.end_time"], self["schedule.duration"]
-        if self.desired_state == "Running" and start is not None and start > now:
+        if self.desired_state == settings.DESIRED_RUNNING and start is not None and start > now:
             start = now  # asked to run now, not at its scheduled start
         if duration is None:
             return start, end
@@ -105,8 +105,6 @@ class ExperimentSpec:
         """The ``CreateInferenceExperiment`` parameters for this spec."""
         values = {**self.values, "schedule.start_time": None, "schedule.end_time": None, "tags": None}
         request = settings.to_request(values)
-        for variant in request["ModelVariants"]:
-            variant["InfrastructureConfig"]["InfrastructureType"] = _REAL_TIME
         request.update(Name=name, Type="ShadowMode", Tags=_tag_list({**self.tags, **owner_tags}))
         schedule = _schedule_members(*self.schedule(now))
         if schedule:
@@ -132,9 +130,7 @@ class ExperimentSpec:
         if "ShadowModeConfig" in roots:
             request["ShadowModeConfig"] = full["ShadowModeConfig"]
         if "ModelVariants" in roots:
-            shadow = full["ModelVariants"][1]
-            shadow["InfrastructureConfig"]["InfrastructureType"] = _REAL_TIME
-            request["ModelVariants"] = [shadow]
+            request["ModelVariants"] = [full["ModelVariants"][settings.SHADOW_INDEX]]
         if "DataStorageConfig" in roots and "DataStorageConfig" in full:
             request["DataStorageConfig"] = full["DataStorageConfig"]
         if "Schedule" in roots:
@@ -150,8 +146,7 @@ class ExperimentSpec:
         action = action or self.shadow_action_on_delete
         promoted = None
         if action == "Promote":
-            promoted = settings.to_request(self.values)["ModelVariants"][1]
-            promoted["InfrastructureConfig"]["InfrastructureType"] = _REAL_TIME
+            promoted = settings.to_request(self.values)["ModelVariants"][settings.SHADOW_INDEX]
         return stop_request(
             name=name,
             production_variant=self.production_variant_name,
@@ -202,15 +197,19 @@ def _schedule_members(start: datetime | None, end: datetime | None) -> dict[str,
     return members
 
 
+def stack_name(stack_id: str) -> str | None:
+    """The stack's name in a CloudFormation stack id (``arn:...:stack/<name>/<uuid>``), or None."""
+    return stack_id.split("/")[1] if stack_id.count("/") >= 2 else None
+
+
 def generated_name(*, stack_id: str, logical_id: str, request_id: str) -> str:
     """A valid, unique experiment name: ``<stack>-<logical id>-<hash>``, at most 120 characters.
 
     The hash covers the request id, so a Create delivered twice yields the same name (and can be
     recognised), while a replacement (a new request) yields a new one.
     """
-    stack_name = stack_id.split("/")[1] if stack_id.count("/") >= 2 else "stack"
     digest = hashlib.sha256(f"{stack_id}|{logical_id}|{request_id}".encode()).hexdigest()[:8]
-    stem = re.sub(r"[^a-zA-Z0-9]+", "-", f"{stack_name}-{logical_id}").strip("-")
+    stem = re.sub(r"[^a-zA-Z0-9]+", "-", f"{stack_name(stack_id) or 'stack'}-{logical_id}").strip("-")
     stem = stem[: _NAME_LIMIT - len(digest) - 1].rstrip("-")
     return f"{stem}-{digest}" if stem else f"shadow-{digest}"
 
@@ -258,7 +257,6 @@ def validated_spec(properties: Mapping[str, Any], *, now: datetime) -> Experimen
 
 def _present(values: Mapping[str, Any]) -> dict[str, Any]:
     present = {k: v for k, v in values.items() if v is not None}
-    present["data_capture"] = values.get("data_capture.destination") is not None
     for kind in ("json_content_types", "csv_content_types"):
         if not present.get(f"data_capture.{kind}"):
             present.pop(f"data_capture.{kind}", None)
