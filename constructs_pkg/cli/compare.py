@@ -194,7 +194,8 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         accuracy_margin=args.accuracy_margin, min_agreement=args.min_agreement, min_pairs=args.min_pairs
     )
     options = CompareOptions(output_path=args.output_path, tolerance=args.tolerance, examples=args.examples)
-    labels = read_labels(args.ground_truth) if args.ground_truth is not None else None
+    # The embedded engine reads the ground truth itself (read_labels only to say what is wrong with it).
+    labels = read_labels(args.ground_truth) if args.ground_truth is not None and args.engine == "stream" else None
     target = resolve_target(args, lambda name: aws.describe_experiment(aws.sagemaker_client(args.region), name))
     source = open_capture(target.location, s3_client=lambda: boto3.client("s3", region_name=args.region))
     shadow_objects = source.objects(target.endpoint, target.shadow_variant)
@@ -231,10 +232,10 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
                 source,
                 variants,
                 options=options,
-                labels=labels,
+                labels=args.ground_truth,
                 on_bytes=lambda size: progress.advance(task, size),
             )
-    report = evaluate_agreement(summary, thresholds, ground_truth=labels is not None)
+    report = evaluate_agreement(summary, thresholds, ground_truth=args.ground_truth is not None)
     _print_report(console, target, summary, report, objects=len(shadow_objects) + len(production_objects), size=total)
     if args.json is not None:
         document = compare_document(target, summary, report, options=options, thresholds=thresholds)

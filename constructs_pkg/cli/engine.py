@@ -17,15 +17,19 @@ errors name the file and line as the streaming path does.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from shadow_test_core.capture.ground_truth import read_labels
 from shadow_test_core.capture.pairing import CompareOptions, PairingSummary
-from shadow_test_core.capture.query import RECORD_COLUMNS, VariantView, pairing_query, read_result, recheck_record
+from shadow_test_core.capture.query import RECORD_COLUMNS, VariantView, check_record, pairing_query, read_result
 from shadow_test_core.capture.source import CaptureObject, CaptureSource, S3Capture
 
 __all__ = ["EXTRA", "EngineMissing", "Variants", "run_duckdb", "transpile"]
@@ -33,27 +37,12 @@ __all__ = ["EXTRA", "EngineMissing", "Variants", "run_duckdb", "transpile"]
 #: The package extra that installs the embedded engine.
 EXTRA = "compare"
 
-# Fields of a capture line, as DuckDB JSON paths, in RECORD_COLUMNS' order after source and line.
-_FIELDS = (
-    "$.eventMetadata.eventId",
-    "$.eventMetadata.inferenceId",
-    "$.eventMetadata.inferenceTime",
-    "$.captureData.endpointInput.encoding",
-    "$.captureData.endpointInput.data",
-    "$.captureData.endpointOutput.encoding",
-    "$.captureData.endpointOutput.data",
+# The columns read_json reads (its typed parser: one pass over each line).
+_CAPTURE_COLUMNS = (
+    "{captureData: 'STRUCT(endpointInput STRUCT(data VARCHAR, encoding VARCHAR), "
+    "endpointOutput STRUCT(data VARCHAR, encoding VARCHAR))', "
+    "eventMetadata: 'STRUCT(eventId VARCHAR, inferenceId VARCHAR, inferenceTime VARCHAR)'}"
 )
-# What else the parser checks; a line failing any of it gets no event_id, so the query flags it.
-_OPTIONAL_STRINGS = (
-    "$.eventMetadata.inferenceId",
-    "$.captureData.endpointInput.observedContentType",
-    "$.captureData.endpointOutput.observedContentType",
-)
-_OPTIONAL_VALUES = {
-    "$.eventVersion": "0",
-    "$.captureData.endpointInput.mode": "INPUT",
-    "$.captureData.endpointOutput.mode": "OUTPUT",
-}
 
 
 class EngineMissing(RuntimeError):
@@ -88,32 +77,32 @@ class Variants:
     shadow_objects: list[CaptureObject]
 
 
-def _string(path: str) -> str:
-    return f"json_extract_string(text, '{path}')"
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _view_sql(files: str) -> str:
-    checks = [
-        "json_type(text) = 'OBJECT'",
-        *(f"json_type(text, '{path}') = 'VARCHAR'" for path in _FIELDS if "inferenceId" not in path),
-        *(f"coalesce(json_type(text, '{path}') IN ('VARCHAR', 'NULL'), true)" for path in _OPTIONAL_STRINGS),
-        *(
-            f"coalesce({_string(path)} = '{value}', json_type(text, '{path}') IS NULL)"
-            for path, value in _OPTIONAL_VALUES.items()
-        ),
-    ]
-    fields = [
-        f"CASE WHEN {' AND '.join(checks)} THEN {_string(_FIELDS[0])} END AS event_id",
-        *(f"{_string(path)} AS {column}" for path, column in zip(_FIELDS[1:], RECORD_COLUMNS[3:], strict=True)),
-    ]
-    # A line that is not JSON is kept (with every field NULL) for the query to flag.
+def _view_sql(files: Mapping[str, list[str]]) -> str:
+    """The ``capture`` table: each variant's files read once by read_json (the query reads them several times).
+
+    ``line`` is the record's position in the scan (files in key order, lines in order): it orders the
+    examples; their line numbers are counted afterwards (:func:`_line_of`), blank lines included.
+    """
+    branches = []
+    for variant, paths in files.items():
+        listed = "[" + ", ".join(_literal(path) for path in paths) + "]"
+        branches.append(
+            f"SELECT {_literal(variant)} AS variant, filename, row_number() OVER () AS line, "
+            "eventMetadata.eventId AS event_id, eventMetadata.inferenceId AS inference_id, "
+            "eventMetadata.inferenceTime AS inference_time, "
+            "captureData.endpointInput.encoding AS request_encoding, captureData.endpointInput.data AS request_data, "
+            "captureData.endpointOutput.encoding AS response_encoding, "
+            "captureData.endpointOutput.data AS response_data "
+            f"FROM read_json({listed}, columns={_CAPTURE_COLUMNS}, format='newline_delimited', filename=true)"
+        )
+    columns = ", ".join(("c.variant", "f.source", *(f"c.{column}" for column in RECORD_COLUMNS[1:])))
     return (
-        f"CREATE VIEW capture AS SELECT variant, source, line, {', '.join(fields)} FROM ("
-        f"SELECT f.variant, f.source, l.line, CASE WHEN json_valid(l.text) THEN l.text END AS text, l.raw FROM ("
-        f"SELECT filename, unnest(generate_series(1, len(parts))) AS line, unnest(parts) AS raw, "
-        f"unnest(parts) AS text FROM (SELECT filename, string_split(content, chr(10)) AS parts "
-        f"FROM read_text({files}))) l JOIN files f ON f.path = l.filename "
-        f"WHERE trim(l.raw, ' \t\r') <> '')"
+        f"CREATE TABLE capture AS SELECT {columns} FROM ({' UNION ALL '.join(branches)}) c "
+        "JOIN files f ON f.path = c.filename"
     )
 
 
@@ -139,18 +128,73 @@ def _local_copies(
         yield names
 
 
-def _labels_table(connection: Any, labels: Mapping[str, Any], directory: str) -> None:
-    import json
+def _csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return [name.strip() for name in next(csv.reader(stream), [])]
 
-    path = os.path.join(directory, "labels.jsonl")
-    with open(path, "w", encoding="utf-8") as stream:
-        for inference_id, label in labels.items():
-            stream.write(json.dumps({"inference_id": inference_id, "label": json.dumps(label)}) + "\n")
-    connection.execute(
-        "CREATE TABLE labels AS SELECT * FROM read_json(?, columns={'inference_id': 'VARCHAR', 'label': 'VARCHAR'}, "
-        "format='newline_delimited')",
-        [path],
+
+def _label_rows(path: Path) -> str:
+    """A query of ``(inference_id, label as JSON text)`` of a ground-truth file, as ``read_labels`` reads it."""
+    with path.open("rb") as stream:
+        head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"{"):
+        return (
+            f"SELECT inference_id, CAST(label AS VARCHAR) AS label FROM read_json({_literal(str(path))}, "
+            "columns={inference_id: 'VARCHAR', label: 'JSON'}, format='newline_delimited')"
+        )
+    header = _csv_header(path)
+    names = {name: f"c{number}" for number, name in reversed(list(enumerate(header)))}
+    columns = "{" + ", ".join(f"'c{number}': 'VARCHAR'" for number in range(len(header))) + "}"
+    return (
+        f"SELECT trim({names['inference_id']}) AS inference_id, to_json(trim({names['label']}))::VARCHAR AS label "
+        f"FROM read_csv({_literal(str(path))}, header=false, skip=1, columns={columns}, delim=',', quote='\"', "
+        "escape='\"', strict_mode=true, null_padding=false) "
+        f"WHERE NOT ({' AND '.join(f'coalesce(trim(c{n}), {_literal(chr(0))}) IN ({_literal(chr(0))}, {_literal(str())})' for n in range(len(header)))})"
     )
+
+
+def _labels_table(connection: Any, path: Path, duckdb: Any) -> None:
+    """``labels (inference_id, label)``: read by DuckDB; on anything odd, ``read_labels`` says what is wrong."""
+    try:
+        connection.execute(f"CREATE TABLE label_rows AS {_label_rows(path)}")
+        conflicts, empty = connection.execute(
+            "SELECT (SELECT count(*) FROM (SELECT inference_id FROM label_rows GROUP BY inference_id "
+            "HAVING count(DISTINCT label) > 1)), (SELECT count(*) FROM label_rows "
+            "WHERE inference_id IS NULL OR inference_id = '' OR label IS NULL)"
+        ).fetchone()
+        trusted = conflicts == 0 and empty == 0
+    except (duckdb.Error, KeyError, StopIteration):
+        trusted = False
+    if trusted:
+        connection.execute(
+            "CREATE TABLE labels AS SELECT inference_id, max(label) AS label FROM label_rows GROUP BY inference_id"
+        )
+        return
+    # The reader raises naming the line and field; labels it accepts (ids repeating an equal label) are loaded.
+    labels = read_labels(path)
+    connection.execute("CREATE OR REPLACE TABLE labels (inference_id VARCHAR, label VARCHAR)")
+    connection.executemany(
+        "INSERT INTO labels VALUES (?, ?)", [(key, json.dumps(value)) for key, value in labels.items()]
+    )
+
+
+def _recheck_file(path: str, name: str, options: CompareOptions) -> None:
+    """Parse a file as the streaming path does: raises its CaptureFormatError at the first malformed line."""
+    with open(path, "rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                check_record(line, source=name, line_number=number, options=options)
+    raise RuntimeError(f"DuckDB could not read {name}, but every line of it parses: please report this")
+
+
+def _line_of(path: str, event_id: str) -> int:
+    """The number of the line (from 1, blank lines counted) holding ``event_id``; 0 if none does."""
+    needle = json.dumps(event_id).encode()
+    with open(path, "rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if needle in line:
+                return number
+    return 0
 
 
 def run_duckdb(
@@ -158,7 +202,7 @@ def run_duckdb(
     variants: Variants,
     *,
     options: CompareOptions,
-    labels: Mapping[str, Any] | None,
+    labels: Path | None,
     on_bytes: Callable[[int], None],
     memory_limit: str | None = None,
 ) -> PairingSummary:
@@ -184,29 +228,41 @@ def run_duckdb(
         _local_copies(source, variants, on_bytes) as names,
         tempfile.TemporaryDirectory(prefix="shadow-test-duckdb-") as scratch,
     ):
-        connection = duckdb.connect(config={"temp_directory": scratch})
+        paths = {name: path for path, name in names.items()}
+        files = {
+            variant: [paths[item.name] for item in objects]
+            for variant, objects in (
+                (variants.production, variants.production_objects),
+                (variants.shadow, variants.shadow_objects),
+            )
+        }
+        # A database file, not memory: DuckDB keeps the capture's columns compressed there and spills.
+        connection = duckdb.connect(os.path.join(scratch, "capture.duckdb"), config={"temp_directory": scratch})
         try:
             if memory_limit is not None:
-                connection.execute(f"SET memory_limit = '{memory_limit}'")
-            shadow = {item.name for item in variants.shadow_objects}
-            rows = [
-                (path, name, variants.shadow if name in shadow else variants.production) for path, name in names.items()
-            ]
-            connection.execute("CREATE TABLE files (path VARCHAR, source VARCHAR, variant VARCHAR)")
-            connection.executemany("INSERT INTO files VALUES (?, ?, ?)", rows)
-            paths = "[" + ", ".join("'" + path.replace("'", "''") + "'" for path in names) + "]"
-            connection.execute(_view_sql(paths))
+                connection.execute(f"SET memory_limit = {_literal(memory_limit)}")
+            connection.execute("CREATE TABLE files (path VARCHAR, source VARCHAR)")
+            connection.executemany("INSERT INTO files VALUES (?, ?)", list(names.items()))
+            connection.execute(_view_sql(files))
             if labels is not None:
-                _labels_table(connection, labels, scratch)
-            result = read_result(connection.execute(query).fetchall(), options=options, labels_given=labels is not None)
+                _labels_table(connection, labels, duckdb)
+            try:
+                rows = connection.execute(query).fetchall()
+            except duckdb.InvalidInputException as error:
+                # read_json refuses a line that is not a JSON object, naming its file.
+                unreadable = [path for path in names if f'"{path}"' in str(error)]
+                if not unreadable:
+                    raise
+                _recheck_file(unreadable[0], names[unreadable[0]], options)
         finally:
             connection.close()
+        result = read_result(
+            rows,
+            options=options,
+            labels_given=labels is not None,
+            line_of=lambda name, event_id: _line_of(paths[name], event_id),
+        )
         if result.suspect is not None:
-            suspect = result.suspect
-            path = next(path for path, name in names.items() if name == suspect.source)
-            line_number = int(suspect.line or 0)
-            with open(path, "rb") as stream:
-                line = stream.read().split(b"\n")[line_number - 1]
-            recheck_record(line, source=suspect.source, line_number=line_number, options=options)
+            _recheck_file(paths[result.suspect.source], result.suspect.source, options)
     assert result.summary is not None
     return result.summary

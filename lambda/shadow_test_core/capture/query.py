@@ -20,7 +20,7 @@ same records unless the two variants' timestamps of one key cross.
 
 A malformed record is not described in SQL: the query returns the first suspect record's place and the
 engine re-reads that one line with :func:`~shadow_test_core.capture.records.parse_record` (see
-:func:`recheck_record`), so its error names the file, the line and the field exactly as the streaming
+:func:`check_record`), so its error names the file, the line and the field exactly as the streaming
 path does.
 
 Nothing here imports a SQL library: the text is built from small templates, parsed as Trino SQL
@@ -47,10 +47,10 @@ __all__ = [
     "SuspectRecord",
     "UnsupportedInSql",
     "VariantView",
+    "check_record",
     "json_path",
     "pairing_query",
     "read_result",
-    "recheck_record",
 ]
 
 #: The columns a relation of one variant's records offers the query (NULL where a field is absent or
@@ -193,43 +193,42 @@ def json_path(output_path: str | None) -> str:
 
 
 def _normalized(prefix: str, value: str) -> str:
-    """Columns ``{prefix}_kind`` and ``{prefix}_text`` of a JSON value (``missing`` when absent)."""
-    text = f"json_format({value})"
-    kind = (
-        f"CASE WHEN {value} IS NULL OR {text} = 'null' THEN 'missing' "
-        f"WHEN {text} IN ('true', 'false') THEN 'bool' "
-        f"WHEN substr({text}, 1, 1) = '\"' THEN 'string' "
-        f"WHEN substr({text}, 1, 1) IN ('{{', '[') THEN 'json' ELSE 'number' END"
-    )
+    """Columns ``{prefix}_kind`` and ``{prefix}_text`` of ``value``, a JSON text (``missing`` when NULL)."""
     return (
-        f"{kind} AS {prefix}_kind, "
-        f"CASE WHEN substr({text}, 1, 1) = '\"' THEN json_extract_scalar({value}, '$') "
-        f"WHEN {text} = 'null' THEN NULL ELSE {text} END AS {prefix}_text"
+        f"CASE WHEN {value} IS NULL OR {value} = 'null' THEN 'missing' "
+        f"WHEN {value} IN ('true', 'false') THEN 'bool' "
+        f"WHEN substr({value}, 1, 1) = '\"' THEN 'string' "
+        f"WHEN substr({value}, 1, 1) IN ('{{', '[') THEN 'json' ELSE 'number' END AS {prefix}_kind, "
+        f"CASE WHEN substr({value}, 1, 1) = '\"' THEN json_extract_scalar({value}, '$') "
+        f"WHEN {value} <> 'null' THEN {value} END AS {prefix}_text"
     )
+
+
+def _with_number(prefix: str, relation: str) -> str:
+    """``relation`` with ``{prefix}_num``: the answer as a number where it reads as one (``"1"`` too)."""
+    kind, text = f"{prefix}_kind", f"{prefix}_text"
+    return f"SELECT *, CASE WHEN {kind} IN ('string', 'number') THEN try_cast({text} AS DOUBLE) END AS {prefix}_num FROM ({relation})"
 
 
 def _answer_columns(path: str, records: str) -> str:
-    """An answer's kind (missing, bool, number, string, json, bytes) and canonical text, per encoding."""
-    value = f"json_extract(try(json_parse(response_data)), {_literal(path)})"
+    """An answer's kind (missing, bool, number, string, json, bytes), canonical text and number."""
+    value = f"json_format(json_extract(try(json_parse(response_data)), {_literal(path)}))"
     csv_text = f"trim(BOTH {_literal(_WHITESPACE)} FROM response_data)"
-    json_part = _normalized("json", value)
-    return (
+    answer = (
         f"SELECT *, CASE response_encoding WHEN 'JSON' THEN json_kind WHEN 'BASE64' THEN 'bytes' "
         f"ELSE 'string' END AS answer_kind, "
         f"CASE response_encoding WHEN 'JSON' THEN json_text "
         f"WHEN 'BASE64' THEN lower(to_hex(try(from_base64(response_data)))) ELSE {csv_text} END AS answer_text "
-        f"FROM (SELECT *, {json_part} FROM {records})"
+        f"FROM (SELECT *, {_normalized('json', 'answer_json')} "
+        f"FROM (SELECT *, CASE WHEN response_encoding = 'JSON' THEN {value} END AS answer_json FROM {records}))"
     )
-
-
-def _number(text: str, kind: str) -> str:
-    return f"CASE WHEN {kind} IN ('string', 'number') THEN try_cast({text} AS DOUBLE) END"
+    return _with_number("answer", answer)
 
 
 def _agrees(first: str, second: str, tolerance: float) -> str:
     """TRUE, FALSE, or NULL where only the core can tell (see the module's docstring)."""
-    a_kind, a_text, b_kind, b_text = f"{first}_kind", f"{first}_text", f"{second}_kind", f"{second}_text"
-    a_num, b_num = _number(a_text, a_kind), _number(b_text, b_kind)
+    a_kind, a_text, a_num = f"{first}_kind", f"{first}_text", f"{first}_num"
+    b_kind, b_text, b_num = f"{second}_kind", f"{second}_text", f"{second}_num"
     rows = " AND ".join(f"(strpos({t}, ',') > 0 OR strpos({t}, chr(10)) > 0)" for t in (a_text, b_text))
     return (
         f"CASE WHEN {a_num} IS NOT NULL AND {b_num} IS NOT NULL THEN "
@@ -304,16 +303,21 @@ def pairing_query(
     label_columns = "CAST(NULL AS VARCHAR) AS label_kind, CAST(NULL AS VARCHAR) AS label_text"
     if labels is not None:
         label_join = f"LEFT JOIN {_qualified(labels)} l ON l.inference_id = p.inference_id"
-        label_columns = _normalized("label", "json_parse(l.label)")
+        label_columns = _normalized("label", "l.label")
     tolerance = float(options.tolerance)
-    pairs = (
-        f"pairs AS (SELECT p.source, p.line, p.event_id, p.inference_id, p.at, "
+    no_labels = "LEFT JOIN (SELECT CAST(NULL AS VARCHAR) AS inference_id) l ON false"
+    paired = (
+        f"SELECT p.source, p.line, p.event_id, p.inference_id, p.at, "
         f"s.inference_id IS NOT NULL AS by_id, "
-        f"p.answer_kind AS production_kind, p.answer_text AS production_text, "
-        f"s.answer_kind AS shadow_kind, s.answer_text AS shadow_text, "
+        f"p.answer_kind AS production_kind, p.answer_text AS production_text, p.answer_num AS production_num, "
+        f"s.answer_kind AS shadow_kind, s.answer_text AS shadow_text, s.answer_num AS shadow_num, "
         f"l.inference_id IS NOT NULL AS labelled, {label_columns} "
-        f"FROM ({_answer_columns(path, 'production')}) p JOIN ({_answer_columns(path, 'shadow')}) s ON p.key = s.key AND p.rank = s.rank "
-        f"{label_join or 'LEFT JOIN (SELECT CAST(NULL AS VARCHAR) AS inference_id) l ON false'}), "
+        f"FROM ({_answer_columns(path, 'production')}) p "
+        f"JOIN ({_answer_columns(path, 'shadow')}) s ON p.key = s.key AND p.rank = s.rank "
+        f"{label_join or no_labels}"
+    )
+    pairs = (
+        f"pairs AS ({_with_number('label', paired)}), "
         f"decided AS (SELECT *, "
         f"production_kind = 'missing' OR shadow_kind = 'missing' AS missing, "
         f"{_agrees('production', 'shadow', tolerance)} AS agree, "
@@ -380,7 +384,7 @@ _EXAMPLE_SLACK = 20
 
 @dataclass(frozen=True, kw_only=True)
 class SuspectRecord:
-    """A record the query could not read; :func:`recheck_record` says what is wrong with it."""
+    """A record the query could not read; :func:`check_record` says what is wrong with it."""
 
     source: str
     line: int | None
@@ -423,7 +427,8 @@ def read_result(
     """The :class:`PairingSummary` of the query's rows (each in :data:`RESULT_COLUMNS` order).
 
     :param labels_given: whether a labels table was queried (else ``labels_unmatched`` is 0).
-    :param line_of: the line number of ``(source, event_id)`` where the engine returned none. Default: 0.
+    :param line_of: the line number of ``(source, event_id)``, for an engine whose ``line`` only orders
+        the records. Default: the ``line`` column (0 where it is NULL).
     """
     tolerance = options.tolerance
     counts = dict.fromkeys(("pairs", "by_id", "agree", "missing", "labelled", "both", "p", "s", "none"), 0)
@@ -451,9 +456,7 @@ def read_result(
         shadow = _value(row["shadow_kind"], row["shadow_answer"])
         if _decide(row["agree"], production, shadow, tolerance):
             continue
-        line = row["line"]
-        if line is None:
-            line = line_of(row["source"], row["event_id"]) if line_of is not None else 0
+        line = row["line"] if line_of is None else line_of(row["source"], row["event_id"])
         disagreements.append(
             Disagreement(
                 inference_id=row["inference_id"],
@@ -462,7 +465,7 @@ def read_result(
                 production_answer=format_answer(production),
                 shadow_answer=format_answer(shadow),
                 source=row["source"],
-                line=int(line),
+                line=int(line or 0),
             )
         )
     production_records, shadow_records = int(totals["production_records"]), int(totals["shadow_records"])
@@ -512,12 +515,9 @@ def _count_cell(row: Mapping[str, Any], counts: dict[str, int], tolerance: float
     counts[cell] += n
 
 
-def recheck_record(line: bytes, *, source: str, line_number: int, options: CompareOptions) -> None:
-    """Parse one line as the streaming path does, raising its :class:`CaptureFormatError` if it is malformed.
+def check_record(line: bytes, *, source: str, line_number: int, options: CompareOptions) -> None:
+    """Parse one line and its answer as the streaming path does.
 
-    :raises RuntimeError: if the line is well formed after all (the query and the parser disagree:
-        never ignored).
+    :raises CaptureFormatError: if the line is malformed, naming the file, the line and the field.
     """
-    record = parse_record(line, source=source, line_number=line_number)
-    answer_of(record, options)
-    raise RuntimeError(f"{source}, line {line_number}: the SQL engine could not read this record, the parser can")
+    answer_of(parse_record(line, source=source, line_number=line_number), options)
