@@ -178,6 +178,90 @@ def test_errors_exit_3_with_a_message(better: Capture, compare: Compare, args: l
     assert "Traceback" not in err
 
 
+def _figures(capsys: pytest.CaptureFixture[str], path: Path, engine: str, *args: str | Path) -> dict[str, Any]:
+    out_file = path / f"{engine}.json"
+    code = cli.main(["compare", "churn-test", "--engine", engine, *map(str, args), "--json", str(out_file)])
+    capsys.readouterr()
+    assert code in (0, 1, 2)
+    return dict(json.loads(out_file.read_text()))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--output-path", "predictions[0].label", "--ground-truth", "LABELS"),
+        ("--output-path", "predictions[0].score", "--tolerance", "0.2", "--examples", "7"),
+        (
+            "--examples",
+            "3",
+        ),
+    ],
+    ids=["labels", "tolerance", "whole-json"],
+)
+def test_both_engines_write_the_same_json(
+    better: Capture, tmp_path: Path, capsys: pytest.CaptureFixture[str], options: tuple[str, ...]
+) -> None:
+    args = [better.labels if option == "LABELS" else option for option in options]
+    documents = [_figures(capsys, tmp_path, engine, *_local(better, *args)) for engine in ENGINES]
+    assert documents[0]["pairs"] > 0
+    assert documents[0] == documents[1]
+
+
+def test_output_path_without_a_sql_form_is_refused_naming_the_flag(better: Capture, capsys: Any) -> None:
+    expression = "predictions[*].label"
+    code = cli.main(
+        ["compare", "churn-test", "--engine", "duckdb", *map(str, _local(better, "--output-path", expression))]
+    )
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert f"--output-path: '{expression}' has no SQL (JSONPath) form" in err
+    assert "--engine stream" in err
+    assert (
+        cli.main(
+            ["compare", "churn-test", "--engine", "stream", *map(str, _local(better, "--output-path", expression))]
+        )
+        == 0
+    )
+
+
+def test_missing_compare_extra_is_named(better: Capture, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb now raises ImportError
+    code = cli.main(["compare", "churn-test", *map(str, _local(better))])
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert "pip install 'cdk-sagemaker-shadow-test[compare]'" in err
+    assert "duckdb is missing" in err
+
+
+def test_capture_without_variant_names_says_which_flags_are_missing(
+    better: Capture, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    empty = tmp_path / "empty-config"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    code = cli.main(["compare", "churn-test", "--capture", str(better.root), "--endpoint", ENDPOINT])
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert (
+        "--capture without --production-variant, --shadow-variant: pass --production-variant, --shadow-variant" in err
+    )
+    assert "region" in err
+
+
+def test_line_that_is_not_json_exits_3_naming_file_and_line(tmp_path: Path, compare: Compare) -> None:
+    files = write_variant(tmp_path, ENDPOINT, "shadow", [Exchange(request="r", response="1", inference_id="a")] * 3)
+    write_variant(tmp_path, ENDPOINT, "prod", [Exchange(request="r", response="1", inference_id="a")])
+    lines = files[0].read_text().splitlines()
+    lines.insert(2, "")
+    lines[3] = lines[3][:40]
+    files[0].write_text("\n".join(lines) + "\n")
+    code, _out, err = compare("--capture", tmp_path, *NAMES)
+    assert code == 3
+    assert "".join(f"{files[0]}, line 4: (line): not a JSON object".split()) in "".join(err.split())
+
+
 # -- as a user runs it: a subprocess against S3 (moto's server) and SageMaker (the stand-in) -----------
 
 

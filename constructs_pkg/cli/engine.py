@@ -243,17 +243,17 @@ def run_duckdb(
                 connection.execute(f"SET memory_limit = {_literal(memory_limit)}")
             connection.execute("CREATE TABLE files (path VARCHAR, source VARCHAR)")
             connection.executemany("INSERT INTO files VALUES (?, ?)", list(names.items()))
-            connection.execute(_view_sql(files))
-            if labels is not None:
-                _labels_table(connection, labels, duckdb)
             try:
-                rows = connection.execute(query).fetchall()
+                connection.execute(_view_sql(files))
             except duckdb.InvalidInputException as error:
                 # read_json refuses a line that is not a JSON object, naming its file.
                 unreadable = [path for path in names if f'"{path}"' in str(error)]
                 if not unreadable:
                     raise
                 _recheck_file(unreadable[0], names[unreadable[0]], options)
+            if labels is not None:
+                _labels_table(connection, labels, duckdb)
+            rows = connection.execute(query).fetchall()
         finally:
             connection.close()
         result = read_result(
