@@ -204,12 +204,12 @@ def run_duckdb(
     options: CompareOptions,
     labels: Path | None,
     on_bytes: Callable[[int], None],
-    memory_limit: str | None = None,
+    memory_limit: str = "512MB",
 ) -> PairingSummary:
     """Run the pairing query over the capture with DuckDB; the same summary as ``compare_variants``.
 
-    :param memory_limit: DuckDB's ``memory_limit`` (beyond it, it spills to a temporary directory).
-        Default: DuckDB's (80 % of the machine's memory).
+    :param memory_limit: DuckDB's ``memory_limit``; beyond it DuckDB spills to a temporary directory.
+        Default: 512MB (DuckDB's own default, 80 % of the machine's memory, let a million pairs take 1.5 GiB).
     :raises EngineMissing: if DuckDB or sqlglot is not installed.
     :raises CaptureFormatError: on a malformed record, naming file, line and field.
     :raises UnsupportedInSql: for an ``--output-path`` that has no SQL form.
@@ -239,8 +239,7 @@ def run_duckdb(
         # A database file, not memory: DuckDB keeps the capture's columns compressed there and spills.
         connection = duckdb.connect(os.path.join(scratch, "capture.duckdb"), config={"temp_directory": scratch})
         try:
-            if memory_limit is not None:
-                connection.execute(f"SET memory_limit = {_literal(memory_limit)}")
+            connection.execute(f"SET memory_limit = {_literal(memory_limit)}")
             connection.execute("CREATE TABLE files (path VARCHAR, source VARCHAR)")
             connection.executemany("INSERT INTO files VALUES (?, ?)", list(names.items()))
             try:

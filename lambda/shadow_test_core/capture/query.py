@@ -448,7 +448,7 @@ def read_result(
             examples.append(row)
         elif kind == "cell":
             _count_cell(row, counts, tolerance)
-    disagreements = []
+    disagreements: list[Disagreement] = []
     for row in sorted(examples, key=_example_order):
         if len(disagreements) >= options.examples:
             break
