@@ -11,8 +11,14 @@ The capture is read from local files. An S3 capture is first copied by boto3, ob
   missing permission and ``grant_read_capture``, not as a bare HTTP 403.
 
 The price is local disk for one copy of the capture (a compressed Athena query is the tool beyond that).
-DuckDB reads each file whole (``read_text``) and splits it into numbered lines, so examples and
-errors name the file and line as the streaming path does.
+DuckDB reads the lines with ``read_json`` (its typed parser, one pass); a line it refuses, or one the
+query flags, is parsed again by the streaming path's parser, so the error names the file, the line and
+the field as it does; the examples' line numbers are counted in their files afterwards.
+
+Known differences from the streaming path, all on input SageMaker does not write: ``read_json`` reads a
+number or an object where a string is expected as its JSON text (the parser refuses the line); a CSV
+answer is trimmed of ASCII whitespace only; a text is a number where DuckDB's ``TRY_CAST`` reads one
+(``float()`` also reads ``1_000``).
 """
 
 from __future__ import annotations
