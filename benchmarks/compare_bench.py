@@ -96,7 +96,7 @@ def time_compare(root: Path, labels: Path, engine: str) -> tuple[float, float, f
     _pid, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1, 2):
+    if code not in (0, 1, 2) or not figures.exists():
         raise RuntimeError(f"compare exited {code}: {process.stderr.read() if process.stderr else ''}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, json.loads(figures.read_text())
 

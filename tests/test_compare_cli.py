@@ -362,3 +362,15 @@ def test_subprocess_experiment_without_capture_exits_3(services: Services) -> No
     assert result.returncode == 3
     assert "no-capture has no data capture (DataStorageConfig); pass --capture" in _unwrapped(result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def test_duckdb_failure_exits_3_with_its_message(better: Capture, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Out of memory or of temporary disk would read as "hold" (exit 1) if it escaped as a traceback.
+    from constructs_pkg.cli import engine
+
+    monkeypatch.setattr(engine, "_view_sql", lambda _files: "SELECT * FROM no_such_table")
+    code = cli.main(["compare", "churn-test", "--engine", "duckdb", *map(str, _local(better))])
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert "DuckDB failed: Catalog Error" in err
+    assert "Traceback" not in err

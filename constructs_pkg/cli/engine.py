@@ -38,7 +38,7 @@ from shadow_test_core.capture.pairing import CompareOptions, PairingSummary
 from shadow_test_core.capture.query import RECORD_COLUMNS, VariantView, check_record, pairing_query, read_result
 from shadow_test_core.capture.source import CaptureObject, CaptureSource, S3Capture
 
-__all__ = ["EXTRA", "EngineMissing", "Variants", "run_duckdb", "transpile"]
+__all__ = ["EXTRA", "EngineError", "EngineMissing", "Variants", "run_duckdb", "transpile"]
 
 #: The package extra that installs the embedded engine.
 EXTRA = "compare"
@@ -51,7 +51,11 @@ _CAPTURE_COLUMNS = (
 )
 
 
-class EngineMissing(RuntimeError):
+class EngineError(RuntimeError):
+    """The embedded engine could not run the comparison; the message says why."""
+
+
+class EngineMissing(EngineError):
     """DuckDB or sqlglot is not installed; the message names the package extra."""
 
 
@@ -217,6 +221,7 @@ def run_duckdb(
     :param memory_limit: DuckDB's ``memory_limit``; beyond it DuckDB spills to a temporary directory.
         Default: 512MB (DuckDB's own default, 80 % of the machine's memory, let a million pairs take 1.5 GiB).
     :raises EngineMissing: if DuckDB or sqlglot is not installed.
+    :raises EngineError: if DuckDB fails (out of memory or of temporary disk).
     :raises CaptureFormatError: on a malformed record, naming file, line and field.
     :raises UnsupportedInSql: for an ``--output-path`` that has no SQL form.
     """
@@ -259,6 +264,9 @@ def run_duckdb(
             if labels is not None:
                 _labels_table(connection, labels, duckdb)
             rows = connection.execute(query).fetchall()
+        except duckdb.Error as error:
+            # Out of memory or of temporary disk, above all: an error (exit 3), never a traceback.
+            raise EngineError(f"DuckDB failed: {error}") from None
         finally:
             connection.close()
         result = read_result(

@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors.print(
             f"shadow-test: error: {details.get('Code', 'Error')}: {details.get('Message', error)}", markup=False
         )
-    except (BotoCoreError, ValueError, chart.MatplotlibMissing, engine.EngineMissing, OSError) as error:
+    except (BotoCoreError, ValueError, chart.MatplotlibMissing, engine.EngineError, OSError) as error:
         errors.print(f"shadow-test: error: {error}", markup=False)
     return EXIT_ERROR
 
