@@ -6,11 +6,12 @@ second): every request is shadowed (sampling 100 %, the largest index), 90 % car
 ``inferenceId`` and a ground-truth label, 10 % have none and pair by request body. Then:
 
 1. times ``shadow-test compare`` in a fresh interpreter (``--output-path predictions[0].label
-   --ground-truth labels.csv --json``), with the child's peak RSS (``ru_maxrss``);
+   --ground-truth labels.csv --json``) with each ``--engine`` asked for (runs interleaved), with the
+   child's peak RSS (``ru_maxrss``), and checks that the engines' JSON figures are equal;
 2. measures the shadow index alone with ``tracemalloc`` on ``--index-sample`` records: bytes per
    index record (key, entry tuple, answer, dict slot).
 
-Run: ``.venv/bin/python -m benchmarks.compare_bench [--pairs 1000000] [--repeat 2]``.
+Run: ``.venv/bin/python -m benchmarks.compare_bench [--pairs 1000000] [--repeat 2] [--engines duckdb,stream]``.
 """
 
 from __future__ import annotations
@@ -81,20 +82,21 @@ def generate(root: Path, pairs: int, *, seed: int = 1) -> Path:
     return root / "labels.csv"
 
 
-def time_compare(root: Path, labels: Path) -> tuple[float, float, float, dict[str, object]]:
+def time_compare(root: Path, labels: Path, engine: str) -> tuple[float, float, float, dict[str, object]]:
     """Wall and CPU seconds and peak RSS (MiB) of ``shadow-test compare`` in a fresh interpreter, and its figures."""
     figures = root / "figures.json"
     command = [
         sys.executable, "-m", "constructs_pkg.cli.main", "compare", "bench",
         "--capture", str(root), "--endpoint", ENDPOINT, "--production-variant", "prod", "--shadow-variant", "shadow",
         "--output-path", "predictions[0].label", "--ground-truth", str(labels), "--json", str(figures),
+        "--engine", engine,
     ]  # fmt: skip
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _pid, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1, 2):
+    if code not in (0, 1, 2) or not figures.exists():
         raise RuntimeError(f"compare exited {code}: {process.stderr.read() if process.stderr else ''}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, json.loads(figures.read_text())
 
@@ -125,29 +127,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--index-sample", type=int, default=200_000)
+    parser.add_argument("--engines", default="duckdb,stream", help="comma-separated --engine values")
     args = parser.parse_args(argv)
+    engines = args.engines.split(",")
     with tempfile.TemporaryDirectory(prefix="compare-bench-") as directory:
         root = Path(directory)
         started = time.perf_counter()
         labels = generate(root, args.pairs)
         size = sum(p.stat().st_size for p in root.rglob("*.jsonl"))
         print(
-            f"generated {args.pairs:,} pairs, {size / 2**20:,.0f} MiB of capture in {time.perf_counter() - started:.1f} s"
+            f"generated {args.pairs:,} pairs, {size / 2**20:,.0f} MiB of capture in {time.perf_counter() - started:.1f} s",
+            flush=True,
         )
-        runs = [time_compare(root, labels) for _ in range(args.repeat)]
-        figures = runs[0][3]
-        per_record = index_bytes_per_record(root, args.index_sample)
-    print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}")
-    for number, (wall, cpu, rss, _figures) in enumerate(runs, start=1):
-        print(
-            f"run {number}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss:,.0f} MiB ({args.pairs / wall:,.0f} pairs/s)"
-        )
+        load = os.getloadavg()[0]
+        runs = {engine: [] for engine in engines}  # type: dict[str, list[tuple[float, float, float, dict[str, object]]]]
+        for _ in range(args.repeat):
+            for engine in engines:
+                runs[engine].append(time_compare(root, labels, engine))
+                wall, cpu, rss, _figures = runs[engine][-1]
+                print(f"{engine}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss:,.0f} MiB", flush=True)
+        per_record = index_bytes_per_record(root, args.index_sample) if "stream" in engines else None
+    print(
+        f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    print("| engine | " + " | ".join(f"run {n}" for n in range(1, args.repeat + 1)) + " |")
+    print("|---|" + "---|" * args.repeat)
+    for engine, measured in runs.items():
+        cells = [f"{wall:.1f} s wall, {cpu:.1f} s CPU, {rss:,.0f} MiB" for wall, cpu, rss, _figures in measured]
+        print(f"| {engine} | " + " | ".join(cells) + " |")
+    documents = [measured[0][3] for measured in runs.values()]
+    figures = documents[0]
+    print(f"same JSON from every engine: {all(document == figures for document in documents)}")
     print(
         f"pairs {figures['pairs']:,} (by id {figures['paired_by_inference_id']:,}, by body {figures['paired_by_body']:,}), "
         f"agreement {figures['agreement']:.4f}, production accuracy {figures['production_accuracy']:.4f}, "
         f"shadow accuracy {figures['shadow_accuracy']:.4f}, outcome {figures['outcome']}"
     )
-    print(f"shadow index: {per_record:,.0f} bytes per record (tracemalloc, first {args.index_sample:,} records)")
+    if per_record is not None:
+        print(f"shadow index: {per_record:,.0f} bytes per record (tracemalloc, first {args.index_sample:,} records)")
     return 0
 
 

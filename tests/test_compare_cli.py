@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from constructs_pkg.cli import main as cli
+from constructs_pkg.cli.compare import ENGINES
 from devtools.sagemaker_standin import SageMakerStandIn
 from tests.capture_factory import Exchange, Scenario, classifier_scenario, write_labels, write_variant
 
@@ -52,10 +53,23 @@ def worse(tmp_path_factory: pytest.TempPathFactory) -> Capture:
     return _write(tmp_path_factory.mktemp("worse"), scenario)
 
 
-def _compare(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = cli.main(["compare", "churn-test", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, _unwrapped(captured.out), _unwrapped(captured.err)
+Compare = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every scenario runs on both engines: DuckDB (the pairing query) and the streaming path."""
+    return str(request.param)
+
+
+@pytest.fixture
+def compare(capsys: pytest.CaptureFixture[str], engine: str) -> Compare:
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        code = cli.main(["compare", "churn-test", "--engine", engine, *map(str, args)])
+        captured = capsys.readouterr()
+        return code, _unwrapped(captured.out), _unwrapped(captured.err)
+
+    return run
 
 
 def _unwrapped(text: str) -> str:
@@ -67,10 +81,9 @@ def _local(capture: Capture, *args: str | Path) -> list[str | Path]:
     return ["--capture", capture.root, *NAMES, *args]
 
 
-def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: Path, compare: Compare) -> None:
     out_file = tmp_path / "figures.json"
-    code, out, err = _compare(
-        capsys,
+    code, out, err = compare(
         *_local(better, "--output-path", "predictions[0].label", "--ground-truth", better.labels, "--json", out_file),
     )
     assert (code, err) == (0, "")
@@ -89,45 +102,43 @@ def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: 
     assert (figures["outcome"], figures["exit_code"]) == ("promote", 0)
 
 
-def test_worse_shadow_is_held(worse: Capture, capsys: Any) -> None:
-    code, out, _err = _compare(
-        capsys, *_local(worse, "--output-path", "predictions[0].label", "--ground-truth", worse.labels)
-    )
+def test_worse_shadow_is_held(worse: Capture, compare: Compare) -> None:
+    code, out, _err = compare(*_local(worse, "--output-path", "predictions[0].label", "--ground-truth", worse.labels))
     assert code == 1
     assert "Verdict: hold" in out
 
 
-def test_too_few_labelled_pairs_is_not_enough_data(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_too_few_labelled_pairs_is_not_enough_data(better: Capture, tmp_path: Path, compare: Compare) -> None:
     few = write_labels(tmp_path / "few.csv", dict(list(better.scenario.labels.items())[:20]))
-    code, out, _err = _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--ground-truth", few))
+    code, out, _err = compare(*_local(better, "--output-path", "predictions[0].label", "--ground-truth", few))
     assert code == 2
     assert "labelled pairs; a verdict needs at least 30" in out
 
 
-def test_without_ground_truth_the_report_exits_0(better: Capture, capsys: Any) -> None:
-    code, out, _err = _compare(capsys, *_local(better, "--output-path", "predictions[0].label"))
+def test_without_ground_truth_the_report_exits_0(better: Capture, compare: Compare) -> None:
+    code, out, _err = compare(*_local(better, "--output-path", "predictions[0].label"))
     assert code == 0
     assert "Agreement:" in out
     assert "Verdict: report" in out
 
 
-def test_minimum_agreement_decides_without_ground_truth(better: Capture, capsys: Any) -> None:
+def test_minimum_agreement_decides_without_ground_truth(better: Capture, compare: Compare) -> None:
     # The two models agree on about 82 % of the pairs.
-    assert _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--min-agreement", "95"))[0] == 1
-    assert _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--min-agreement", "70"))[0] == 0
+    assert compare(*_local(better, "--output-path", "predictions[0].label", "--min-agreement", "95"))[0] == 1
+    assert compare(*_local(better, "--output-path", "predictions[0].label", "--min-agreement", "70"))[0] == 0
 
 
-def test_whole_json_answers_differ_where_only_the_scores_do(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_whole_json_answers_differ_where_only_the_scores_do(better: Capture, tmp_path: Path, compare: Compare) -> None:
     whole, picked = tmp_path / "whole.json", tmp_path / "picked.json"
-    _compare(capsys, *_local(better, "--json", whole))
-    _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--json", picked))
+    compare(*_local(better, "--json", whole))
+    compare(*_local(better, "--output-path", "predictions[0].label", "--json", picked))
     assert json.loads(whole.read_text())["agreement"] < json.loads(picked.read_text())["agreement"]
 
 
-def test_examples_lists_that_many_disagreements(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_examples_lists_that_many_disagreements(better: Capture, tmp_path: Path, compare: Compare) -> None:
     out_file = tmp_path / "figures.json"
-    code, out, _err = _compare(
-        capsys, *_local(better, "--output-path", "predictions[0].label", "--examples", "2", "--json", out_file)
+    code, out, _err = compare(
+        *_local(better, "--output-path", "predictions[0].label", "--examples", "2", "--json", out_file)
     )
     assert code == 0
     examples = json.loads(out_file.read_text())["disagreements"]
@@ -136,14 +147,14 @@ def test_examples_lists_that_many_disagreements(better: Capture, tmp_path: Path,
     assert examples[0]["inference_id"] in out
 
 
-def test_malformed_record_exits_3_naming_file_line_and_field(tmp_path: Path, capsys: Any) -> None:
+def test_malformed_record_exits_3_naming_file_line_and_field(tmp_path: Path, compare: Compare) -> None:
     files = write_variant(tmp_path, ENDPOINT, "shadow", [Exchange(request="r", response="1", inference_id="a")] * 3)
     write_variant(tmp_path, ENDPOINT, "prod", [Exchange(request="r", response="1", inference_id="a")])
     lines = files[0].read_text().splitlines()
     head, tail = lines[1].rsplit('"encoding": "CSV"', 1)  # the last one is endpointOutput's
     lines[1] = head + '"encoding": "XML"' + tail
     files[0].write_text("\n".join(lines) + "\n")
-    code, _out, err = _compare(capsys, "--capture", tmp_path, *NAMES)
+    code, _out, err = compare("--capture", tmp_path, *NAMES)
     assert code == 3
     # rich folds the long path at the console's width: compare without whitespace.
     expected = f"{files[0]}, line 2: captureData.endpointOutput.encoding: got 'XML'"
@@ -160,11 +171,95 @@ def test_malformed_record_exits_3_naming_file_line_and_field(tmp_path: Path, cap
         (["--accuracy-margin", "-1"], "must not be negative"),
     ],
 )
-def test_errors_exit_3_with_a_message(better: Capture, capsys: Any, args: list[str], message: str) -> None:
-    code, _out, err = _compare(capsys, "--capture", better.root, *NAMES, *args)
+def test_errors_exit_3_with_a_message(better: Capture, compare: Compare, args: list[str], message: str) -> None:
+    code, _out, err = compare("--capture", better.root, *NAMES, *args)
     assert code == 3
     assert message in err
     assert "Traceback" not in err
+
+
+def _figures(capsys: pytest.CaptureFixture[str], path: Path, engine: str, *args: str | Path) -> dict[str, Any]:
+    out_file = path / f"{engine}.json"
+    code = cli.main(["compare", "churn-test", "--engine", engine, *map(str, args), "--json", str(out_file)])
+    capsys.readouterr()
+    assert code in (0, 1, 2)
+    return dict(json.loads(out_file.read_text()))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--output-path", "predictions[0].label", "--ground-truth", "LABELS"),
+        ("--output-path", "predictions[0].score", "--tolerance", "0.2", "--examples", "7"),
+        (
+            "--examples",
+            "3",
+        ),
+    ],
+    ids=["labels", "tolerance", "whole-json"],
+)
+def test_both_engines_write_the_same_json(
+    better: Capture, tmp_path: Path, capsys: pytest.CaptureFixture[str], options: tuple[str, ...]
+) -> None:
+    args = [better.labels if option == "LABELS" else option for option in options]
+    documents = [_figures(capsys, tmp_path, engine, *_local(better, *args)) for engine in ENGINES]
+    assert documents[0]["pairs"] > 0
+    assert documents[0] == documents[1]
+
+
+def test_output_path_without_a_sql_form_is_refused_naming_the_flag(better: Capture, capsys: Any) -> None:
+    expression = "predictions[*].label"
+    code = cli.main(
+        ["compare", "churn-test", "--engine", "duckdb", *map(str, _local(better, "--output-path", expression))]
+    )
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert f"--output-path: '{expression}' has no SQL (JSONPath) form" in err
+    assert "--engine stream" in err
+    assert (
+        cli.main(
+            ["compare", "churn-test", "--engine", "stream", *map(str, _local(better, "--output-path", expression))]
+        )
+        == 0
+    )
+
+
+def test_missing_compare_extra_is_named(better: Capture, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb now raises ImportError
+    code = cli.main(["compare", "churn-test", *map(str, _local(better))])
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert "pip install 'cdk-sagemaker-shadow-test[compare]'" in err
+    assert "duckdb is missing" in err
+
+
+def test_capture_without_variant_names_says_which_flags_are_missing(
+    better: Capture, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    empty = tmp_path / "empty-config"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    code = cli.main(["compare", "churn-test", "--capture", str(better.root), "--endpoint", ENDPOINT])
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert (
+        "--capture without --production-variant, --shadow-variant: pass --production-variant, --shadow-variant" in err
+    )
+    assert "region" in err
+
+
+def test_line_that_is_not_json_exits_3_naming_file_and_line(tmp_path: Path, compare: Compare) -> None:
+    files = write_variant(tmp_path, ENDPOINT, "shadow", [Exchange(request="r", response="1", inference_id="a")] * 3)
+    write_variant(tmp_path, ENDPOINT, "prod", [Exchange(request="r", response="1", inference_id="a")])
+    lines = files[0].read_text().splitlines()
+    lines.insert(2, "")
+    lines[3] = lines[3][:40]
+    files[0].write_text("\n".join(lines) + "\n")
+    code, _out, err = compare("--capture", tmp_path, *NAMES)
+    assert code == 3
+    assert "".join(f"{files[0]}, line 4: (line): not a JSON object".split()) in "".join(err.split())
 
 
 # -- as a user runs it: a subprocess against S3 (moto's server) and SageMaker (the stand-in) -----------
@@ -282,3 +377,15 @@ def test_piped_compare_keeps_each_disagreement_on_one_line(
     for example in json.loads(out_file.read_text())["disagreements"]:
         row = next(line for line in lines if example["inference_id"] in line)
         assert f"{example['source']}:{example['line']}" in row
+
+
+def test_duckdb_failure_exits_3_with_its_message(better: Capture, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Out of memory or of temporary disk would read as "hold" (exit 1) if it escaped as a traceback.
+    from constructs_pkg.cli import engine
+
+    monkeypatch.setattr(engine, "_view_sql", lambda _files: "SELECT * FROM no_such_table")
+    code = cli.main(["compare", "churn-test", "--engine", "duckdb", *map(str, _local(better))])
+    err = _unwrapped(capsys.readouterr().err)
+    assert code == 3
+    assert "DuckDB failed: Catalog Error" in err
+    assert "Traceback" not in err
