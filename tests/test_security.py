@@ -86,7 +86,8 @@ def _build_variants(app: App) -> Stack:
     alias.role.add_to_principal_policy(iam.PolicyStatement(sid=USER_SID, actions=["s3:*"], resources=["*"]))
     # Who runs `shadow-test compare`: grant_read_capture's statements land in the grantee's policy.
     alias.grant_read_capture(iam.Role(stack, "CaptureReader", assumed_by=iam.AccountRootPrincipal()))
-    ShadowTestExperiment(
+    # The capture as an Athena table over a given bucket (no key: SSE-S3 results), and who may query it.
+    key_id = ShadowTestExperiment(
         stack,
         "KeyId",
         endpoint_name="key-id-endpoint",
@@ -97,6 +98,8 @@ def _build_variants(app: App) -> Stack:
             bucket=s3.Bucket.from_bucket_name(stack, "Given", "my-capture-bucket"), prefix="shadow"
         ),
     )
+    key_id.add_capture_table(database_name="given_capture", table_name="shadow_capture")
+    key_id.grant_query_capture(iam.Role(stack, "CaptureAnalyst", assumed_by=iam.AccountRootPrincipal()))
     ShadowTestExperiment(
         stack,
         "KeyArn",

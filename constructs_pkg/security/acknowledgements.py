@@ -305,9 +305,10 @@ class _AcknowledgeDeclaredWildcards:
     Added to each policy resource alone, so it visits only those: no walk of the stack.
     """
 
-    def __init__(self, owner: Construct, kind: str) -> None:
+    def __init__(self, owner: Construct, kind: str, *, grantee: bool = False) -> None:
         self._owner = owner
         self._kind = kind
+        self._grantee = grantee
         self._canonical: Canonical | None = None
 
     def visit(self, node: IConstruct) -> None:
@@ -315,21 +316,37 @@ class _AcknowledgeDeclaredWildcards:
             return
         if self._canonical is None:  # once all constructs exist, and once per owner
             self._canonical = canonical_for(self._owner, self._kind)
-        acknowledgements = _wildcard_acknowledgements(node, self._canonical)
+        acknowledgements = _wildcard_acknowledgements(node, self._canonical, grantee=self._grantee)
         if acknowledgements:
             Validations.of(node).acknowledge(*acknowledgements)
 
 
-def _wildcard_acknowledgements(policy: iam.CfnPolicy, canonical: Canonical) -> list[Acknowledgment]:
+def acknowledge_grantee_wildcards(owner: Construct, grantee: iam.IGrantable) -> None:
+    """Acknowledge the wildcards of ``owner``'s grant on the grantee's default policy, when it has one.
+
+    Only findings on the owner's own resources (a capture bucket the construct created) whose every
+    statement is declared are acknowledged; the grantee's other findings stay the app's.
+    """
+    principal = grantee.grant_principal
+    policy = principal.node.try_find_child("DefaultPolicy") if isinstance(principal, Construct) else None
+    if isinstance(policy, iam.Policy):
+        Aspects.of(policy.node.default_child).add(_AcknowledgeDeclaredWildcards(owner, EXPERIMENT, grantee=True))
+
+
+def _wildcard_acknowledgements(
+    policy: iam.CfnPolicy, canonical: Canonical, *, grantee: bool = False
+) -> list[Acknowledgment]:
     stack = Stack.of(policy)
     roles = [canonical.of_logical_id(r.get("Ref", "")) for r in _as_list(stack.resolve(policy.roles))]
+    if grantee:
+        roles = ["{given}"] * bool(roles)
     if not roles or None in roles:
         return []
     findings: dict[str, list[str | None]] = {}
     for role in roles:
         assert role is not None
         for atom in canonical.atoms(stack.resolve(policy.policy_document), policy_of=role, kind=IDENTITY):
-            if atom.effect != "Allow":
+            if atom.effect != "Allow" or (grantee and "<{experiment}" not in atom.resource):
                 continue
             reason = next((s.wildcard for s in declarations_allowing(atom) if s.wildcard), None)
             if "*" in atom.action:
