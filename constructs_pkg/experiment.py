@@ -286,7 +286,7 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
             raise ValidationError(
                 self.node.path, ["grant_query_capture: no capture table (call add_capture_table first)"]
             )
-        return grant_query_capture(grantee, table=self.capture_table, data_capture=self.data_capture)
+        return grant_query_capture(grantee, owner=self, table=self.capture_table, data_capture=self.data_capture)
 
     #: Reference a shadow test created elsewhere (``from_experiment_name(scope, id, experiment_name, *,
     #: endpoint_name, production_variant_name, shadow_variant_name)``), with the same metric,

@@ -329,8 +329,9 @@ def acknowledge_grantee_wildcards(owner: Construct, grantee: iam.IGrantable) -> 
     """
     principal = grantee.grant_principal
     policy = principal.node.try_find_child("DefaultPolicy") if isinstance(principal, Construct) else None
-    if isinstance(policy, iam.Policy):
-        Aspects.of(policy.node.default_child).add(_AcknowledgeDeclaredWildcards(owner, EXPERIMENT, grantee=True))
+    resource = policy.node.default_child if isinstance(policy, iam.Policy) else None
+    if resource is not None:
+        Aspects.of(resource).add(_AcknowledgeDeclaredWildcards(owner, EXPERIMENT, grantee=True))
 
 
 def _wildcard_acknowledgements(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
+from constructs import Construct
 
 from constructs_pkg.capture_table import CaptureTable
 from constructs_pkg.props import DataCapture
@@ -19,8 +20,10 @@ from constructs_pkg.security.experiment_roles import (
 __all__ = ["grant_query_capture"]
 
 
-def grant_query_capture(grantee: iam.IGrantable, *, table: CaptureTable, data_capture: DataCapture) -> iam.Grant:
-    """Let ``grantee`` run queries on ``table`` in its workgroup, and nothing else.
+def grant_query_capture(
+    grantee: iam.IGrantable, *, owner: Construct, table: CaptureTable, data_capture: DataCapture
+) -> iam.Grant:
+    """Let ``grantee`` run queries on ``table`` (of the experiment ``owner``) in its workgroup, and nothing else.
 
     Athena acts with the caller's permissions: it reads the table's definition from Glue, lists and
     reads the capture (``grant_read_capture``'s statements, with their keys), and writes the results
@@ -40,5 +43,5 @@ def grant_query_capture(grantee: iam.IGrantable, *, table: CaptureTable, data_ca
         grant = grant.combine(table.key.grant(grantee, *QUERY_RESULTS_KEY.actions))
     if not grant.success:
         raise ValueError(f"grant_query_capture: could not add the statements to {grantee} for {table.node.path}")
-    acknowledge_grantee_wildcards(table.node.scope, grantee)
+    acknowledge_grantee_wildcards(owner, grantee)
     return grant
