@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from constructs_pkg.cli.engine import Variants, run_duckdb
 from shadow_test_core.capture.answers import answers_agree, format_answer
 from shadow_test_core.capture.ground_truth import GroundTruthError, read_labels
 from shadow_test_core.capture.pairing import CompareOptions, PairingSummary, compare_variants
 from shadow_test_core.capture.records import CaptureFormatError, CaptureRecord, parse_record, parse_records
+from shadow_test_core.capture.source import CaptureObject, LocalCapture
 from tests.capture_factory import Exchange, at, b64, record
 
 # =====================================================================================
@@ -145,34 +147,70 @@ def test_long_and_binary_answers_are_shortened_for_display() -> None:
 # =====================================================================================
 
 
-def _compare(production: list[Exchange], shadow: list[Exchange], **options: Any) -> PairingSummary:
-    labels = options.pop("labels", None)
-    return compare_variants(
-        _records(production, "production.jsonl"),
-        _records(shadow, "shadow.jsonl"),
-        options=CompareOptions(**options),
-        labels=labels,
-    )
+Pair = Callable[..., PairingSummary]
 
 
-def test_records_pair_by_inference_id_whatever_their_order() -> None:
+def _write(path: Path, exchanges: list[Exchange]) -> CaptureObject:
+    path.write_text("".join(_line(e).decode() + "\n" for e in exchanges), encoding="utf-8")
+    return CaptureObject(name=path.name, key=str(path), size=path.stat().st_size)
+
+
+@pytest.fixture(params=["stream", "duckdb"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Pair:
+    """``compare_variants`` (streaming), or the pairing query on DuckDB over the same records in files."""
+
+    def streaming(production: list[Exchange], shadow: list[Exchange], **options: Any) -> PairingSummary:
+        labels = options.pop("labels", None)
+        return compare_variants(
+            _records(production, "production.jsonl"),
+            _records(shadow, "shadow.jsonl"),
+            options=CompareOptions(**options),
+            labels=labels,
+        )
+
+    def embedded(production: list[Exchange], shadow: list[Exchange], **options: Any) -> PairingSummary:
+        labels = options.pop("labels", None)
+        labels_file = None
+        if labels is not None:
+            labels_file = tmp_path / "labels.jsonl"
+            labels_file.write_text(
+                "".join(json.dumps({"inference_id": k, "label": v}) + "\n" for k, v in labels.items())
+            )
+        variants = Variants(
+            production="prod",
+            shadow="shadow",
+            production_objects=[_write(tmp_path / "production.jsonl", production)],
+            shadow_objects=[_write(tmp_path / "shadow.jsonl", shadow)],
+        )
+        return run_duckdb(
+            LocalCapture(tmp_path),
+            variants,
+            options=CompareOptions(**options),
+            labels=labels_file,
+            on_bytes=lambda _size: None,
+        )
+
+    return streaming if request.param == "stream" else embedded
+
+
+def test_records_pair_by_inference_id_whatever_their_order(pair: Pair) -> None:
     production = [Exchange(request=f"r{i}", response="1", at=at(i), inference_id=f"id-{i}") for i in range(5)]
     shadow = [Exchange(request=f"r{i}", response="1", at=at(i), inference_id=f"id-{i}") for i in reversed(range(5))]
-    summary = _compare(production, shadow)
+    summary = pair(production, shadow)
     assert (summary.pairs, summary.paired_by_inference_id, summary.agreements) == (5, 5, 5)
 
 
-def test_inference_id_wins_over_an_identical_body() -> None:
+def test_inference_id_wins_over_an_identical_body(pair: Pair) -> None:
     production = [
         Exchange(request="same", response="a", inference_id="p1"),
         Exchange(request="same", response="b", inference_id="p2"),
     ]
     shadow = [Exchange(request="same", response="b", inference_id="p2")]
-    summary = _compare(production, shadow)
+    summary = pair(production, shadow)
     assert (summary.pairs, summary.agreements, summary.unpaired_production) == (1, 1, 1)
 
 
-def test_records_without_inference_id_pair_by_body_nearest_in_time() -> None:
+def test_records_without_inference_id_pair_by_body_nearest_in_time(pair: Pair) -> None:
     production = [
         Exchange(request="same", response="early", at=at(0)),
         Exchange(request="same", response="late", at=at(100)),
@@ -182,31 +220,31 @@ def test_records_without_inference_id_pair_by_body_nearest_in_time() -> None:
         Exchange(request="same", response="late", at=at(100.3)),
         Exchange(request="same", response="early", at=at(0.2)),
     ]
-    summary = _compare(production, shadow)
+    summary = pair(production, shadow)
     assert (summary.pairs, summary.paired_by_body, summary.agreements) == (2, 2, 2)
     assert (summary.unpaired_production, summary.unpaired_shadow) == (1, 0)
 
 
-def test_bodies_pair_only_within_the_same_encoding() -> None:
+def test_bodies_pair_only_within_the_same_encoding(pair: Pair) -> None:
     production = [Exchange(request='{"x": 1}', response="1", encoding="JSON")]
     shadow = [Exchange(request='{"x": 1}', response="1", encoding="CSV")]
-    assert _compare(production, shadow).pairs == 0
+    assert pair(production, shadow).pairs == 0
 
 
-def test_production_without_shadow_twin_is_counted_not_an_error() -> None:
+def test_production_without_shadow_twin_is_counted_not_an_error(pair: Pair) -> None:
     production = [Exchange(request=f"r{i}", response="1", inference_id=f"id-{i}") for i in range(10)]
     shadow = [Exchange(request="r3", response="1", inference_id="id-3")]
-    summary = _compare(production, shadow)
+    summary = pair(production, shadow)
     assert (summary.production_records, summary.shadow_records) == (10, 1)
     assert (summary.pairs, summary.unpaired_production, summary.unpaired_shadow) == (1, 9, 0)
 
 
-def test_shadow_without_production_twin_is_counted() -> None:
-    summary = _compare([], [Exchange(request="r", response="1", inference_id="lost")])
+def test_shadow_without_production_twin_is_counted(pair: Pair) -> None:
+    summary = pair([], [Exchange(request="r", response="1", inference_id="lost")])
     assert (summary.pairs, summary.unpaired_shadow) == (0, 1)
 
 
-def test_duplicate_inference_ids_pair_nearest_in_time_and_are_counted() -> None:
+def test_duplicate_inference_ids_pair_nearest_in_time_and_are_counted(pair: Pair) -> None:
     production = [
         Exchange(request="a", response="first", at=at(0), inference_id="reused"),
         Exchange(request="b", response="second", at=at(60), inference_id="reused"),
@@ -216,13 +254,13 @@ def test_duplicate_inference_ids_pair_nearest_in_time_and_are_counted() -> None:
         Exchange(request="b", response="second", at=at(60.1), inference_id="reused"),
         Exchange(request="a", response="first", at=at(0.1), inference_id="reused"),
     ]
-    summary = _compare(production, shadow)
+    summary = pair(production, shadow)
     assert summary.duplicate_inference_ids == 1
     assert (summary.pairs, summary.agreements, summary.unpaired_production) == (2, 2, 1)
 
 
-def test_csv_answers_compare_as_text() -> None:
-    summary = _compare(
+def test_csv_answers_compare_as_text(pair: Pair) -> None:
+    summary = pair(
         [
             Exchange(request="r", response="cat\n", inference_id="1"),
             Exchange(request="s", response="dog", inference_id="2"),
@@ -236,7 +274,7 @@ def test_csv_answers_compare_as_text() -> None:
     assert [(d.production_answer, d.shadow_answer) for d in summary.disagreements] == [("dog", "Dog")]
 
 
-def test_numeric_answers_agree_within_the_tolerance() -> None:
+def test_numeric_answers_agree_within_the_tolerance(pair: Pair) -> None:
     production = [
         Exchange(request="r", response="0.731", inference_id="1"),
         Exchange(request="s", response="0.2", inference_id="2"),
@@ -245,48 +283,48 @@ def test_numeric_answers_agree_within_the_tolerance() -> None:
         Exchange(request="r", response="0.735", inference_id="1"),
         Exchange(request="s", response="0.3", inference_id="2"),
     ]
-    assert _compare(production, shadow).agreements == 0
-    assert _compare(production, shadow, tolerance=0.01).agreements == 1
+    assert pair(production, shadow).agreements == 0
+    assert pair(production, shadow, tolerance=0.01).agreements == 1
 
 
 def _json(request: str, response: Any, inference_id: str) -> Exchange:
     return Exchange(request=request, response=json.dumps(response), inference_id=inference_id, encoding="JSON")
 
 
-def test_json_answers_compare_parsed() -> None:
+def test_json_answers_compare_parsed(pair: Pair) -> None:
     production = [_json('{"x": 1}', {"label": "cat", "score": 0.91}, "1")]
     same = [
         Exchange(request='{"x": 1}', response='{ "score": 0.91, "label": "cat" }', inference_id="1", encoding="JSON")
     ]
     other = [_json('{"x": 1}', {"label": "cat", "score": 0.88}, "1")]
-    assert _compare(production, same).agreements == 1
-    assert _compare(production, other).agreements == 0
+    assert pair(production, same).agreements == 1
+    assert pair(production, other).agreements == 0
 
 
-def test_json_answers_compare_the_output_path() -> None:
+def test_json_answers_compare_the_output_path(pair: Pair) -> None:
     production = [_json('{"x": 1}', {"predictions": [{"label": "cat", "score": 0.91}]}, "1")]
     shadow = [_json('{"x": 1}', {"predictions": [{"label": "cat", "score": 0.62}]}, "1")]
-    assert _compare(production, shadow).agreements == 0
-    summary = _compare(production, shadow, output_path="predictions[0].label")
+    assert pair(production, shadow).agreements == 0
+    summary = pair(production, shadow, output_path="predictions[0].label")
     assert (summary.agreements, summary.missing_answers) == (1, 0)
 
 
-def test_output_path_matching_nothing_is_counted() -> None:
+def test_output_path_matching_nothing_is_counted(pair: Pair) -> None:
     production = [_json("{}", {"label": "cat"}, "1")]
-    summary = _compare(production, production, output_path="predictions[0].label")
+    summary = pair(production, production, output_path="predictions[0].label")
     assert summary.missing_answers == 1
 
 
-def test_invalid_output_path_is_refused() -> None:
+def test_invalid_output_path_is_refused(pair: Pair) -> None:
     with pytest.raises(ValueError):
-        _compare([], [], output_path="predictions[")
+        pair([], [], output_path="predictions[")
 
 
-def test_base64_answers_compare_as_bytes() -> None:
+def test_base64_answers_compare_as_bytes(pair: Pair) -> None:
     def exchange(payload: bytes, inference_id: str) -> Exchange:
         return Exchange(request=b64(b"img"), response=b64(payload), inference_id=inference_id, encoding="BASE64")
 
-    summary = _compare(
+    summary = pair(
         [exchange(b"\x89PNG-a", "1"), exchange(b"\x00\x01", "2")],
         [exchange(b"\x89PNG-a", "1"), exchange(b"\x00\x02", "2")],
     )
@@ -298,7 +336,7 @@ def test_base64_answers_compare_as_bytes() -> None:
     ("response", "encoding", "problem"),
     [("{oops", "JSON", "not valid JSON"), ("%%%", "BASE64", "not valid base64")],
 )
-def test_unreadable_answer_names_file_line_and_field(response: str, encoding: str, problem: str) -> None:
+def test_unreadable_answer_names_file_line_and_field(response: str, encoding: str, problem: str, pair: Pair) -> None:
     good = Exchange(
         request="r",
         response=json.dumps("ok") if encoding == "JSON" else b64(b"ok"),
@@ -307,26 +345,26 @@ def test_unreadable_answer_names_file_line_and_field(response: str, encoding: st
     )
     bad = Exchange(request="r", response=response, inference_id="2", encoding=encoding)
     with pytest.raises(CaptureFormatError) as caught:
-        _compare([good], [good, bad])
+        pair([good], [good, bad])
     assert str(caught.value).startswith("shadow.jsonl, line 2: captureData.endpointOutput.data: ")
     assert problem in str(caught.value)
 
 
-def test_examples_keep_only_the_first_n_disagreements() -> None:
+def test_examples_keep_only_the_first_n_disagreements(pair: Pair) -> None:
     production = [Exchange(request=f"r{i}", response="a", inference_id=str(i)) for i in range(10)]
     shadow = [Exchange(request=f"r{i}", response="b", inference_id=str(i)) for i in range(10)]
-    summary = _compare(production, shadow, examples=3)
+    summary = pair(production, shadow, examples=3)
     assert summary.agreements == 0
     assert [d.inference_id for d in summary.disagreements] == ["0", "1", "2"]
     assert summary.disagreements[0].source == "production.jsonl"
 
 
-def test_labelled_pairs_fill_the_paired_contingency_table() -> None:
+def test_labelled_pairs_fill_the_paired_contingency_table(pair: Pair) -> None:
     answers = {"1": ("cat", "cat"), "2": ("cat", "dog"), "3": ("dog", "cat"), "4": ("dog", "dog"), "5": ("cat", "cat")}
     production = [Exchange(request=i, response=p, inference_id=i) for i, (p, _s) in answers.items()]
     shadow = [Exchange(request=i, response=s, inference_id=i) for i, (_p, s) in answers.items()]
     labels = {"1": "cat", "2": "cat", "3": "cat", "4": "cat", "unseen": "dog"}
-    summary = _compare(production, shadow, labels=labels)
+    summary = pair(production, shadow, labels=labels)
     assert summary.labelled_pairs == 4
     assert (summary.both_right, summary.production_only_right, summary.shadow_only_right, summary.both_wrong) == (
         1,

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from constructs_pkg.cli import main as cli
+from constructs_pkg.cli.compare import ENGINES
 from devtools.sagemaker_standin import SageMakerStandIn
 from tests.capture_factory import Exchange, Scenario, classifier_scenario, write_labels, write_variant
 
@@ -52,10 +53,23 @@ def worse(tmp_path_factory: pytest.TempPathFactory) -> Capture:
     return _write(tmp_path_factory.mktemp("worse"), scenario)
 
 
-def _compare(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = cli.main(["compare", "churn-test", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, _unwrapped(captured.out), _unwrapped(captured.err)
+Compare = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every scenario runs on both engines: DuckDB (the pairing query) and the streaming path."""
+    return str(request.param)
+
+
+@pytest.fixture
+def compare(capsys: pytest.CaptureFixture[str], engine: str) -> Compare:
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        code = cli.main(["compare", "churn-test", "--engine", engine, *map(str, args)])
+        captured = capsys.readouterr()
+        return code, _unwrapped(captured.out), _unwrapped(captured.err)
+
+    return run
 
 
 def _unwrapped(text: str) -> str:
@@ -67,10 +81,9 @@ def _local(capture: Capture, *args: str | Path) -> list[str | Path]:
     return ["--capture", capture.root, *NAMES, *args]
 
 
-def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: Path, compare: Compare) -> None:
     out_file = tmp_path / "figures.json"
-    code, out, err = _compare(
-        capsys,
+    code, out, err = compare(
         *_local(better, "--output-path", "predictions[0].label", "--ground-truth", better.labels, "--json", out_file),
     )
     assert (code, err) == (0, "")
@@ -89,45 +102,43 @@ def test_better_shadow_with_ground_truth_is_promoted(better: Capture, tmp_path: 
     assert (figures["outcome"], figures["exit_code"]) == ("promote", 0)
 
 
-def test_worse_shadow_is_held(worse: Capture, capsys: Any) -> None:
-    code, out, _err = _compare(
-        capsys, *_local(worse, "--output-path", "predictions[0].label", "--ground-truth", worse.labels)
-    )
+def test_worse_shadow_is_held(worse: Capture, compare: Compare) -> None:
+    code, out, _err = compare(*_local(worse, "--output-path", "predictions[0].label", "--ground-truth", worse.labels))
     assert code == 1
     assert "Verdict: hold" in out
 
 
-def test_too_few_labelled_pairs_is_not_enough_data(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_too_few_labelled_pairs_is_not_enough_data(better: Capture, tmp_path: Path, compare: Compare) -> None:
     few = write_labels(tmp_path / "few.csv", dict(list(better.scenario.labels.items())[:20]))
-    code, out, _err = _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--ground-truth", few))
+    code, out, _err = compare(*_local(better, "--output-path", "predictions[0].label", "--ground-truth", few))
     assert code == 2
     assert "labelled pairs; a verdict needs at least 30" in out
 
 
-def test_without_ground_truth_the_report_exits_0(better: Capture, capsys: Any) -> None:
-    code, out, _err = _compare(capsys, *_local(better, "--output-path", "predictions[0].label"))
+def test_without_ground_truth_the_report_exits_0(better: Capture, compare: Compare) -> None:
+    code, out, _err = compare(*_local(better, "--output-path", "predictions[0].label"))
     assert code == 0
     assert "Agreement:" in out
     assert "Verdict: report" in out
 
 
-def test_minimum_agreement_decides_without_ground_truth(better: Capture, capsys: Any) -> None:
+def test_minimum_agreement_decides_without_ground_truth(better: Capture, compare: Compare) -> None:
     # The two models agree on about 82 % of the pairs.
-    assert _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--min-agreement", "95"))[0] == 1
-    assert _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--min-agreement", "70"))[0] == 0
+    assert compare(*_local(better, "--output-path", "predictions[0].label", "--min-agreement", "95"))[0] == 1
+    assert compare(*_local(better, "--output-path", "predictions[0].label", "--min-agreement", "70"))[0] == 0
 
 
-def test_whole_json_answers_differ_where_only_the_scores_do(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_whole_json_answers_differ_where_only_the_scores_do(better: Capture, tmp_path: Path, compare: Compare) -> None:
     whole, picked = tmp_path / "whole.json", tmp_path / "picked.json"
-    _compare(capsys, *_local(better, "--json", whole))
-    _compare(capsys, *_local(better, "--output-path", "predictions[0].label", "--json", picked))
+    compare(*_local(better, "--json", whole))
+    compare(*_local(better, "--output-path", "predictions[0].label", "--json", picked))
     assert json.loads(whole.read_text())["agreement"] < json.loads(picked.read_text())["agreement"]
 
 
-def test_examples_lists_that_many_disagreements(better: Capture, tmp_path: Path, capsys: Any) -> None:
+def test_examples_lists_that_many_disagreements(better: Capture, tmp_path: Path, compare: Compare) -> None:
     out_file = tmp_path / "figures.json"
-    code, out, _err = _compare(
-        capsys, *_local(better, "--output-path", "predictions[0].label", "--examples", "2", "--json", out_file)
+    code, out, _err = compare(
+        *_local(better, "--output-path", "predictions[0].label", "--examples", "2", "--json", out_file)
     )
     assert code == 0
     examples = json.loads(out_file.read_text())["disagreements"]
@@ -136,14 +147,14 @@ def test_examples_lists_that_many_disagreements(better: Capture, tmp_path: Path,
     assert examples[0]["inference_id"] in out
 
 
-def test_malformed_record_exits_3_naming_file_line_and_field(tmp_path: Path, capsys: Any) -> None:
+def test_malformed_record_exits_3_naming_file_line_and_field(tmp_path: Path, compare: Compare) -> None:
     files = write_variant(tmp_path, ENDPOINT, "shadow", [Exchange(request="r", response="1", inference_id="a")] * 3)
     write_variant(tmp_path, ENDPOINT, "prod", [Exchange(request="r", response="1", inference_id="a")])
     lines = files[0].read_text().splitlines()
     head, tail = lines[1].rsplit('"encoding": "CSV"', 1)  # the last one is endpointOutput's
     lines[1] = head + '"encoding": "XML"' + tail
     files[0].write_text("\n".join(lines) + "\n")
-    code, _out, err = _compare(capsys, "--capture", tmp_path, *NAMES)
+    code, _out, err = compare("--capture", tmp_path, *NAMES)
     assert code == 3
     # rich folds the long path at the console's width: compare without whitespace.
     expected = f"{files[0]}, line 2: captureData.endpointOutput.encoding: got 'XML'"
@@ -160,8 +171,8 @@ def test_malformed_record_exits_3_naming_file_line_and_field(tmp_path: Path, cap
         (["--accuracy-margin", "-1"], "must not be negative"),
     ],
 )
-def test_errors_exit_3_with_a_message(better: Capture, capsys: Any, args: list[str], message: str) -> None:
-    code, _out, err = _compare(capsys, "--capture", better.root, *NAMES, *args)
+def test_errors_exit_3_with_a_message(better: Capture, compare: Compare, args: list[str], message: str) -> None:
+    code, _out, err = compare("--capture", better.root, *NAMES, *args)
     assert code == 3
     assert message in err
     assert "Traceback" not in err

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import NoRegionError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -38,11 +39,14 @@ from shadow_test_core.capture.pairing import CompareOptions, PairingSummary, com
 from shadow_test_core.capture.records import CaptureRecord, parse_records
 from shadow_test_core.capture.source import CaptureLocation, CaptureObject, CaptureSource, open_capture
 
-from . import aws
+from . import aws, engine
 
-__all__ = ["CompareTarget", "add_parser", "compare_document", "resolve_target", "run"]
+__all__ = ["ENGINES", "CompareTarget", "add_parser", "compare_document", "resolve_target", "run"]
 
 _DEFAULTS = AgreementThresholds()
+#: ``--engine`` choices: the embedded SQL engine, and the pure-Python streaming path.
+ENGINES = ("duckdb", "stream")
+_NAME_FLAGS = ("--endpoint", "--production-variant", "--shadow-variant")
 _OUTCOME_STYLE = {
     Outcome.PROMOTE: "bold green",
     Outcome.HOLD: "bold red",
@@ -78,6 +82,13 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     where.add_argument("--production-variant", metavar="NAME", help="production variant name")
     where.add_argument("--shadow-variant", metavar="NAME", help="shadow variant name")
     how = parser.add_argument_group("how answers are compared")
+    how.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="duckdb",
+        help="duckdb: the pairing query on an embedded DuckDB (the 'compare' extra); "
+        "stream: pure Python, every JMESPath --output-path (default: duckdb)",
+    )
     how.add_argument("--output-path", metavar="EXPR", help="JMESPath selecting what to compare in JSON answers")
     how.add_argument(
         "--tolerance",
@@ -139,7 +150,16 @@ def resolve_target(args: argparse.Namespace, describe: Callable[[str], aws.Exper
             production_variant=args.production_variant,
             shadow_variant=args.shadow_variant,
         )
-    experiment = describe(args.name)
+    try:
+        experiment = describe(args.name)
+    except NoRegionError:
+        if not args.capture:
+            raise
+        missing = ", ".join(flag for flag, name in zip(_NAME_FLAGS, names, strict=True) if not name)
+        raise ValueError(
+            f"--capture without {missing}: pass {missing} too, or a region (--region or AWS_REGION) "
+            f"so that they are read from the inference experiment {args.name}"
+        ) from None
     storage = experiment.raw.get("DataStorageConfig") or {}
     destination = args.capture or storage.get("Destination")
     if not destination:
@@ -174,7 +194,8 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         accuracy_margin=args.accuracy_margin, min_agreement=args.min_agreement, min_pairs=args.min_pairs
     )
     options = CompareOptions(output_path=args.output_path, tolerance=args.tolerance, examples=args.examples)
-    labels = read_labels(args.ground_truth) if args.ground_truth is not None else None
+    # The embedded engine reads the ground truth itself (read_labels only to say what is wrong with it).
+    labels = read_labels(args.ground_truth) if args.ground_truth is not None and args.engine == "stream" else None
     target = resolve_target(args, lambda name: aws.describe_experiment(aws.sagemaker_client(args.region), name))
     source = open_capture(target.location, s3_client=lambda: boto3.client("s3", region_name=args.region))
     shadow_objects = source.objects(target.endpoint, target.shadow_variant)
@@ -193,13 +214,28 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     )
     with progress:
         task = progress.add_task("Reading the capture", total=total)
-        summary = compare_variants(
-            _records(source, production_objects, progress, task, f"Pairing {target.production_variant}"),
-            _records(source, shadow_objects, progress, task, f"Indexing {target.shadow_variant}"),
-            options=options,
-            labels=labels,
-        )
-    report = evaluate_agreement(summary, thresholds, ground_truth=labels is not None)
+        if args.engine == "stream":
+            summary = compare_variants(
+                _records(source, production_objects, progress, task, f"Pairing {target.production_variant}"),
+                _records(source, shadow_objects, progress, task, f"Indexing {target.shadow_variant}"),
+                options=options,
+                labels=labels,
+            )
+        else:
+            variants = engine.Variants(
+                production=target.production_variant,
+                shadow=target.shadow_variant,
+                production_objects=production_objects,
+                shadow_objects=shadow_objects,
+            )
+            summary = engine.run_duckdb(
+                source,
+                variants,
+                options=options,
+                labels=args.ground_truth,
+                on_bytes=lambda size: progress.advance(task, size),
+            )
+    report = evaluate_agreement(summary, thresholds, ground_truth=args.ground_truth is not None)
     _print_report(console, target, summary, report, objects=len(shadow_objects) + len(production_objects), size=total)
     if args.json is not None:
         document = compare_document(target, summary, report, options=options, thresholds=thresholds)

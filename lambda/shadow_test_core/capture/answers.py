@@ -24,7 +24,15 @@ import jmespath
 
 from shadow_test_core.capture.records import CapturedPayload
 
-__all__ = ["AnswerError", "OutputPath", "answers_agree", "compile_output_path", "extract_answer", "format_answer"]
+__all__ = [
+    "AnswerError",
+    "OutputPath",
+    "answers_agree",
+    "compile_output_path",
+    "extract_answer",
+    "format_answer",
+    "output_path_steps",
+]
 
 
 class AnswerError(ValueError):
@@ -80,6 +88,14 @@ def _steps(node: dict[str, Any]) -> list[str | int] | None:
         left = _steps(children[0])
         return None if left is None else left + [child["value"] for child in children[1:]]
     return None
+
+
+def output_path_steps(expression: str) -> list[str | int] | None:
+    """The fields and indexes of a JMESPath expression made only of them, else ``None``.
+
+    :raises ValueError: (jmespath's ``ParseError``) if the expression is not valid JMESPath.
+    """
+    return _steps(jmespath.compile(expression).parsed)
 
 
 def compile_output_path(expression: str | None) -> OutputPath | None:

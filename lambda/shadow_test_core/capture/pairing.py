@@ -33,7 +33,7 @@ from shadow_test_core.capture.answers import (
 )
 from shadow_test_core.capture.records import CapturedPayload, CaptureFormatError, CaptureRecord
 
-__all__ = ["CompareOptions", "Disagreement", "PairingSummary", "ShadowIndex", "compare_variants"]
+__all__ = ["CompareOptions", "Disagreement", "PairingSummary", "ShadowIndex", "answer_of", "compare_variants"]
 
 # An index entry: (inference time, extracted answer). A bare tuple, not an object: the index holds
 # one per shadow record, and a tuple is the smallest container Python has.
@@ -114,6 +114,14 @@ def _answer(record: CaptureRecord, output_path: OutputPath | None) -> Any:
             field=f"captureData.endpointOutput.{error.field}",
             problem=error.problem,
         ) from None
+
+
+def answer_of(record: CaptureRecord, options: CompareOptions) -> Any:
+    """The answer ``compare_variants`` compares for one record.
+
+    :raises CaptureFormatError: if the response cannot be read in its encoding.
+    """
+    return _answer(record, compile_output_path(options.output_path))
 
 
 def _body_key(request: CapturedPayload) -> bytes:

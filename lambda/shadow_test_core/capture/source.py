@@ -197,11 +197,17 @@ class S3Capture:
 
     def lines(self, item: CaptureObject, on_bytes: Callable[[int], None]) -> Iterator[tuple[str, int, bytes]]:
         """See :class:`CaptureSource`."""
+        yield from _split_lines(item.name, self.chunks(item, lambda _size: None), on_bytes)
+
+    def chunks(self, item: CaptureObject, on_bytes: Callable[[int], None]) -> Iterator[bytes]:
+        """One object's bytes, streamed in 1 MiB chunks; ``on_bytes`` is told of every chunk."""
         bucket = self._location.bucket
         try:
             body = self._client.get_object(Bucket=bucket, Key=item.key)["Body"]
             try:
-                yield from _split_lines(item.name, body.iter_chunks(_CHUNK_BYTES), on_bytes)
+                for chunk in body.iter_chunks(_CHUNK_BYTES):
+                    on_bytes(len(chunk))
+                    yield chunk
             finally:
                 body.close()
         except ClientError as error:
