@@ -1,8 +1,9 @@
 """The data capture as an Athena table: a Glue database and table, and a workgroup to query it.
 
 SageMaker writes each variant's capture under ``{prefix}/{endpoint}/{variant}/yyyy/mm/dd/hh/``. The
-table projects its partitions from that layout (Athena partition projection): the variant is an enum
-of the experiment's two variants, the hour a date from ``start`` to ``NOW``, and
+table projects its partitions from that layout (Athena partition projection): the endpoint is an enum
+of the experiment's endpoint, the variant an enum of its two variants, the hour a date from ``start``
+to ``NOW``, and
 ``storage.location.template`` maps them to the keys. No crawler runs and no ``MSCK REPAIR TABLE`` is
 needed: a new hour of capture is queryable as soon as SageMaker writes it.
 
@@ -32,6 +33,7 @@ from constructs_pkg.errors import ValidationError
 __all__ = [
     "CAPTURE_TABLE_ID",
     "COLUMNS",
+    "ENDPOINT_PARTITION",
     "HOUR_FORMAT",
     "HOUR_PARTITION",
     "RESULTS_FOLDER",
@@ -43,7 +45,9 @@ __all__ = [
 CAPTURE_TABLE_ID = "CaptureTable"
 #: The folder of the workgroup's results under the capture prefix (no endpoint name holds ``_``).
 RESULTS_FOLDER = "_athena_results"
-#: The partition keys: the variant's folder and the hour's four folders (``yyyy/MM/dd/HH``, UTC).
+#: The partition keys: the endpoint's and the variant's folders and the hour's four (``yyyy/MM/dd/HH``, UTC).
+#: The query (shadow_test_core.capture.query.GlueCaptureTable) filters on the endpoint and the variant.
+ENDPOINT_PARTITION = "endpoint"
 VARIANT_PARTITION = "variant"
 HOUR_PARTITION = "datehour"
 HOUR_FORMAT = "yyyy/MM/dd/HH"
@@ -120,7 +124,8 @@ class CaptureTable(Construct):
             database_name=self.database.ref,
             table_input=_table_input(
                 self.table_name,
-                f"s3://{location.bucket.bucket_name}/{capture_prefix}{location.endpoint_name}/",
+                f"s3://{location.bucket.bucket_name}/{capture_prefix}",
+                location.endpoint_name,
                 location.variant_names,
                 _hour(start),
             ),
@@ -189,9 +194,13 @@ def _hour(start: datetime | None) -> str:
     return start.astimezone(timezone.utc).strftime("%Y/%m/%d/%H")
 
 
-def _table_input(name: str, location: str, variants: tuple[str, str], start: str) -> glue.CfnTable.TableInputProperty:
+def _table_input(
+    name: str, location: str, endpoint: str, variants: tuple[str, str], start: str
+) -> glue.CfnTable.TableInputProperty:
     projection = {
         "projection.enabled": "true",
+        f"projection.{ENDPOINT_PARTITION}.type": "enum",
+        f"projection.{ENDPOINT_PARTITION}.values": endpoint,
         f"projection.{VARIANT_PARTITION}.type": "enum",
         f"projection.{VARIANT_PARTITION}.values": ",".join(variants),
         f"projection.{HOUR_PARTITION}.type": "date",
@@ -199,7 +208,9 @@ def _table_input(name: str, location: str, variants: tuple[str, str], start: str
         f"projection.{HOUR_PARTITION}.range": f"{start},NOW",
         f"projection.{HOUR_PARTITION}.interval": "1",
         f"projection.{HOUR_PARTITION}.interval.unit": "HOURS",
-        "storage.location.template": f"{location}${{{VARIANT_PARTITION}}}/${{{HOUR_PARTITION}}}/",
+        "storage.location.template": (
+            f"{location}${{{ENDPOINT_PARTITION}}}/${{{VARIANT_PARTITION}}}/${{{HOUR_PARTITION}}}/"
+        ),
     }
     return glue.CfnTable.TableInputProperty(
         name=name,
@@ -207,6 +218,7 @@ def _table_input(name: str, location: str, variants: tuple[str, str], start: str
         table_type="EXTERNAL_TABLE",
         parameters={"EXTERNAL": "TRUE", "classification": "json", **projection},
         partition_keys=[
+            glue.CfnTable.ColumnProperty(name=ENDPOINT_PARTITION, type="string", comment="the endpoint's name"),
             glue.CfnTable.ColumnProperty(name=VARIANT_PARTITION, type="string", comment="the variant's name"),
             glue.CfnTable.ColumnProperty(name=HOUR_PARTITION, type="string", comment=f"the UTC hour, {HOUR_FORMAT}"),
         ],
