@@ -29,7 +29,7 @@ from rich.markup import escape
 from shadow_test_core.verdict.judge import Margins, Report, judge
 from shadow_test_core.verdict.period_data import PeriodData, load_period_data, write_period_data
 
-from . import aws, chart, compare, engine, render
+from . import athena, aws, chart, compare, engine, render
 from .window import parse_duration, period_window, report_window
 
 #: The margins' documented defaults, shown and used by the flags of ``report`` and ``judge``.
@@ -223,7 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors.print(
             f"shadow-test: error: {details.get('Code', 'Error')}: {details.get('Message', error)}", markup=False
         )
-    except (BotoCoreError, ValueError, chart.MatplotlibMissing, engine.EngineMissing, OSError) as error:
+    except (
+        BotoCoreError,
+        ValueError,
+        chart.MatplotlibMissing,
+        engine.EngineMissing,
+        athena.AthenaQueryFailed,
+        OSError,
+    ) as error:
         errors.print(f"shadow-test: error: {error}", markup=False)
     return EXIT_ERROR
 
