@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -224,3 +225,59 @@ def test_invalid_names_start_and_cutoff_are_listed_at_once() -> None:
         ]
 
     synth(build)
+
+
+# --- docs/athena.md shows the table as Athena DDL: the text is rendered from a synthesized table ---------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "athena.md"
+
+
+def _text(value: Any) -> str:
+    """A template value as text; the capture bucket's name (a Ref) as ``amzn-s3-demo-bucket``."""
+    if isinstance(value, str):
+        return value
+    parts = value["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else "amzn-s3-demo-bucket" for p in parts)
+
+
+def athena_ddl(database: str, table: dict[str, Any]) -> str:
+    """The ``CREATE EXTERNAL TABLE`` statement equivalent to a synthesized ``TableInput``."""
+    descriptor = table["StorageDescriptor"]
+    columns = ",\n".join(f"  `{c['Name']}` {c['Type']}" for c in descriptor["Columns"])
+    partitions = ", ".join(f"`{k['Name']}` {k['Type']}" for k in table["PartitionKeys"])
+    serde = descriptor["SerdeInfo"]
+    serde_properties = ", ".join(f"'{k}' = '{v}'" for k, v in serde["Parameters"].items())
+    properties = ",\n".join(f"  '{k}' = '{_text(v)}'" for k, v in table["Parameters"].items())
+    return (
+        f"CREATE EXTERNAL TABLE `{database}`.`{table['Name']}` (\n{columns}\n)\n"
+        f"PARTITIONED BY ({partitions})\n"
+        f"ROW FORMAT SERDE '{serde['SerializationLibrary']}' WITH SERDEPROPERTIES ({serde_properties})\n"
+        f"STORED AS INPUTFORMAT '{descriptor['InputFormat']}'\n"
+        f"OUTPUTFORMAT '{descriptor['OutputFormat']}'\n"
+        f"LOCATION '{_text(descriptor['Location'])}'\n"
+        f"TBLPROPERTIES (\n{properties}\n)"
+    )
+
+
+def _documented_example() -> str:
+    def build(stack: Stack) -> None:
+        experiment = ShadowTestExperiment(
+            stack,
+            "Shadow",
+            endpoint_name="churn-endpoint",
+            production_variant=PROD,
+            shadow_variant=SHADOW,
+            data_capture=DataCapture(prefix="capture"),
+            schedule=Schedule(start_time=datetime(2026, 12, 1, tzinfo=timezone.utc)),
+        )
+        experiment.add_capture_table(database_name="shadow_test_churn")
+
+    template, _stack = synth(build)
+    (table,) = resources_of(template, "AWS::Glue::Table").values()
+    return athena_ddl("shadow_test_churn", table["Properties"]["TableInput"])
+
+
+def test_docs_show_the_ddl_of_the_synthesized_table() -> None:
+    assert _documented_example() in DOC.read_text(encoding="utf-8"), (
+        "docs/athena.md: paste tests.test_capture_table._documented_example()"
+    )
