@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -281,3 +281,35 @@ def test_docs_show_the_ddl_of_the_synthesized_table() -> None:
     assert _documented_example() in DOC.read_text(encoding="utf-8"), (
         "docs/athena.md: paste tests.test_capture_table._documented_example()"
     )
+
+
+def test_grantee_policy_acknowledges_only_the_declared_wildcards_on_the_capture_bucket() -> None:
+    acknowledged: list[str] = []
+
+    def build(stack: Stack) -> None:
+        experiment = _experiment(stack, "Acknowledged", DataCapture(prefix="capture"))
+        experiment.add_capture_table()
+        analyst = iam.Role(stack, "Analyst", assumed_by=iam.AccountRootPrincipal())
+        experiment.grant_query_capture(analyst)
+        # The app's own wildcard on another bucket: cdk-nag must still report it.
+        analyst.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::other-bucket/*"])
+        )
+        acknowledged.append(analyst.node.find_child("DefaultPolicy").node.find_child("Resource").node.path)
+        bucket = experiment.data_capture_bucket
+        assert bucket is not None
+        acknowledged.append(stack.get_logical_id(bucket.node.default_child))  # type: ignore[arg-type]
+
+    _template, stack = synth(build)
+    path, bucket = acknowledged
+    policy = next(c for c in stack.node.find_all() if c.node.path == path)
+    ids = [
+        rule
+        for entry in policy.node.metadata
+        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule in entry.data
+    ]
+    assert sorted(ids) == [
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket}.Arn>/capture/*]",
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket}.Arn>/capture/_athena_results/*]",
+    ]
