@@ -13,24 +13,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from constructs_pkg import DataCapture, ModelVariant, Schedule, ShadowTestExperiment, ValidationError
-from tests.synth import resources_of, synth
+from constructs_pkg import DataCapture, Schedule, ShadowTestExperiment, ValidationError
+from tests.synth import PROD, SHADOW, resources_of, synth
+from tests.synth import experiment as _experiment
 
-PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
-SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.m5.large")
 START = datetime(2026, 11, 30, 8, 45, tzinfo=timezone(timedelta(hours=2)))
-
-
-def _experiment(stack: Stack, id: str, data_capture: DataCapture | None, **props: Any) -> ShadowTestExperiment:
-    return ShadowTestExperiment(
-        stack,
-        id,
-        endpoint_name=f"ep-{id.lower()}",
-        production_variant=PROD,
-        shadow_variant=SHADOW,
-        data_capture=data_capture,
-        **props,
-    )
 
 
 @pytest.fixture(scope="module")
