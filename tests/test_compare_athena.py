@@ -246,6 +246,7 @@ def test_waiting_shows_each_state_on_stderr(
     err = capsys.readouterr().err
     assert err.index("Athena query queued") < err.index("Athena query running") < err.index("Athena query succeeded")
     assert err.count("Athena query queued") == 1  # one line per state, not per poll
+    assert "Athena query succeeded (0 s, 0 bytes scanned)" in err
 
 
 def test_cancelled_query_exits_3_with_its_state(
@@ -255,7 +256,7 @@ def test_cancelled_query_exits_3_with_its_state(
     transition = {"model_name": "athena::execution", "transition": {"progression": "manual", "times": 2}}
     _post(moto_url, "/moto-api/state-manager/set-transition", transition)
 
-    def cancel_when_queued(state: str, elapsed: float) -> None:
+    def cancel_when_queued(state: str, elapsed: float, scanned: int) -> None:
         if state == "QUEUED":
             client.stop_query_execution(QueryExecutionId=_last_execution()["QueryExecutionId"])
 
@@ -334,6 +335,27 @@ def test_result_pages_are_read_in_order_with_the_header_skipped_once() -> None:
         rows = list(athena.read_rows(client, "q-1"))
     # A data row equal to the header on a later page is data.
     assert rows == [("a", 1, True, 0.5), ("name", 2, False, None)]
+
+
+def test_progress_prints_each_new_state_and_every_30_seconds_while_it_lasts() -> None:
+    lines: list[str] = []
+    on_state = athena.progress(lines.append)
+    for state, elapsed, scanned in [
+        ("QUEUED", 0.2, 0),
+        ("QUEUED", 1.0, 0),
+        ("RUNNING", 2.0, 0),
+        ("RUNNING", 29.0, 10**9),
+        ("RUNNING", 32.0, 2 * 10**9),
+        ("RUNNING", 40.0, 3 * 10**9),
+        ("SUCCEEDED", 41.0, 4 * 10**9),
+    ]:
+        on_state(state, elapsed, scanned)
+    assert lines == [
+        "Athena query queued (0 s, 0 bytes scanned)",
+        "Athena query running (2 s, 0 bytes scanned)",
+        "Athena query running (32 s, 2,000,000,000 bytes scanned)",
+        "Athena query succeeded (41 s, 4,000,000,000 bytes scanned)",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ __all__ = [
     "check_arguments",
     "compare_in_athena",
     "describe_cost",
+    "progress",
     "read_rows",
     "run_query",
     "scan_cost",
@@ -110,12 +111,14 @@ def run_query(
     *,
     workgroup: str,
     database: str,
-    on_state: Callable[[str, float], None] = lambda state, elapsed: None,
+    on_state: Callable[[str, float, int], None] = lambda state, elapsed, scanned: None,
     poll_interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> QueryOutcome:
     """Start ``query`` in ``workgroup``, wait for it and read all its rows.
+
+    ``on_state(state, seconds since the start, bytes scanned so far)`` is called after each poll.
 
     Polls back off from ``poll_interval`` to 5 s. An interrupt (Ctrl-C) stops the query before it propagates.
 
@@ -131,7 +134,7 @@ def run_query(
             execution = client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
             status = execution["Status"]
             state = status["State"]
-            on_state(state, clock() - started)
+            on_state(state, clock() - started, _scanned(execution))
             if state not in _RUNNING:
                 break
             sleep(interval)
@@ -146,8 +149,12 @@ def run_query(
     return QueryOutcome(
         execution_id=execution_id,
         rows=list(read_rows(client, execution_id)),
-        bytes_scanned=int(execution.get("Statistics", {}).get("DataScannedInBytes", 0)),
+        bytes_scanned=_scanned(execution),
     )
+
+
+def _scanned(execution: dict[str, Any]) -> int:
+    return int(execution.get("Statistics", {}).get("DataScannedInBytes", 0))
 
 
 def _reason(status: dict[str, Any]) -> str:
@@ -197,7 +204,7 @@ def compare_in_athena(
     production_variant: str,
     shadow_variant: str,
     options: CompareOptions,
-    on_state: Callable[[str, float], None],
+    on_state: Callable[[str, float, int], None],
     poll_interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[PairingSummary, QueryOutcome]:
@@ -231,6 +238,18 @@ def compare_in_athena(
         )
     assert result.summary is not None
     return result.summary, outcome
+
+
+def progress(print_line: Callable[[str], None], *, every: float = 30.0) -> Callable[[str, float, int], None]:
+    """An ``on_state`` that prints a line at each new state, and every ``every`` seconds while it lasts."""
+    shown: list[tuple[str, float]] = []
+
+    def on_state(state: str, elapsed: float, scanned: int) -> None:
+        if not shown or shown[-1][0] != state or elapsed - shown[-1][1] >= every:
+            print_line(f"Athena query {state.lower()} ({elapsed:.0f} s, {scanned:,} bytes scanned)")
+            shown.append((state, elapsed))
+
+    return on_state
 
 
 def table_location(glue_client: Any, *, database: str, table: str) -> str:

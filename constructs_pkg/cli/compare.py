@@ -272,13 +272,6 @@ def _compare_in_athena(
     """The summary from Athena, the target with the table's location, and what was read (the cost)."""
     uri = athena.table_location(boto3.client("glue", region_name=args.region), database=args.database, table=args.table)
     target = replace(target, location=CaptureLocation(uri=uri))
-    states: list[str] = []
-
-    def show(state: str, elapsed: float) -> None:
-        if not states or states[-1] != state:
-            errors.print(f"Athena query {state.lower()} ({elapsed:.0f} s)", markup=False)
-        states.append(state)
-
     summary, outcome = athena.compare_in_athena(
         boto3.client("athena", region_name=args.region),
         database=args.database,
@@ -288,7 +281,7 @@ def _compare_in_athena(
         production_variant=target.production_variant,
         shadow_variant=target.shadow_variant,
         options=options,
-        on_state=show,
+        on_state=athena.progress(lambda line: errors.print(line, markup=False)),
         poll_interval=args.poll_interval,
     )
     console.print(athena.describe_cost(outcome), markup=False)
