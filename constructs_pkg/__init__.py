@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "CaptureTable": "constructs_pkg.capture_table",
     "DataCapture": "constructs_pkg.props",
     "DesiredState": "constructs_pkg.props",
     "ExperimentMonitoringMixin": "constructs_pkg.monitoring.experiment_monitoring",
@@ -24,6 +25,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CaptureTable",
     "DataCapture",
     "DesiredState",
     "ExperimentMonitoringMixin",
@@ -39,6 +41,7 @@ __all__ = [
 assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from constructs_pkg.capture_table import CaptureTable
     from constructs_pkg.errors import ValidationError
     from constructs_pkg.experiment import ShadowTestExperiment
     from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
