@@ -13,6 +13,7 @@ _EXPORTS = {
     "AutomaticConclusion": "constructs_pkg.conclusion",
     "ConclusionFunction": "constructs_pkg.conclusion",
     "Margins": "shadow_test_core.verdict.judge",
+    "CaptureTable": "constructs_pkg.capture_table",
     "DataCapture": "constructs_pkg.props",
     "DesiredState": "constructs_pkg.props",
     "ExperimentMonitoringMixin": "constructs_pkg.monitoring.experiment_monitoring",
@@ -28,6 +29,7 @@ _EXPORTS = {
 
 __all__ = [
     "AutomaticConclusion",
+    "CaptureTable",
     "ConclusionFunction",
     "DataCapture",
     "DesiredState",
@@ -45,6 +47,7 @@ __all__ = [
 assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from constructs_pkg.capture_table import CaptureTable
     from constructs_pkg.conclusion import AutomaticConclusion, ConclusionFunction
     from constructs_pkg.errors import ValidationError
     from constructs_pkg.experiment import ShadowTestExperiment

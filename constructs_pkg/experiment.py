@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import jsii
 from aws_cdk import Annotations, CfnOutput, CustomResource, Duration, ITaggable, RemovalPolicy, TagManager
@@ -16,8 +17,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from constructs_pkg.capture_bucket import create_capture_bucket
+from constructs_pkg.capture_table import CAPTURE_TABLE_ID, CaptureDestination, CaptureTable
 from constructs_pkg.conclusion import DEFAULT_JUDGE_EVERY, DEFAULT_PERIOD, AutomaticConclusion
 from constructs_pkg.endpoint_claims import claim_endpoint
+from constructs_pkg.errors import ValidationError
 from constructs_pkg.experiment_tags import TagRules, experiment_tag_manager, rendered_tags_lazy
 from constructs_pkg.monitoring.experiment_monitoring import (
     ERROR_RATE_ALARM_ID,
@@ -30,6 +33,7 @@ from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedu
 from constructs_pkg.provider import ShadowTestProvider
 from constructs_pkg.security.acknowledgements import EXPERIMENT
 from constructs_pkg.security.capture_access import CaptureAccessMixin
+from constructs_pkg.security.capture_query import grant_query_capture
 from constructs_pkg.security.conclusion_roles import READ_VERDICT, READ_VERDICT_METRICS
 from constructs_pkg.security.declaration import policy_statement, service_principal
 from constructs_pkg.security.experiment_roles import EXPERIMENT_TRUST
@@ -164,6 +168,9 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
         self.shadow_variant = shadow_variant
         self.data_capture_bucket: s3.IBucket | None = None
         self.data_capture = data_capture  # read by grant_read_capture
+        self._schedule_start = schedule.start_time if schedule is not None else None
+        #: The capture's Glue table and Athena workgroup, once ``add_capture_table`` is called.
+        self.capture_table: CaptureTable | None = None
         capture_destination = None
         if data_capture is not None:
             self.data_capture_bucket = data_capture.bucket or create_capture_bucket(
@@ -332,6 +339,81 @@ class ShadowTestExperiment(ExperimentMonitoringMixin, CaptureAccessMixin, Constr
     def tags(self) -> TagManager:
         """The experiment's tags: the ``tags`` prop and what ``Tags.of(scope)`` adds (the prop wins on a key)."""
         return self._tags
+
+    def add_capture_table(
+        self,
+        *,
+        start: datetime | None = None,
+        database_name: str | None = None,
+        table_name: str | None = None,
+        workgroup_name: str | None = None,
+        bytes_scanned_cutoff: int | None = None,
+    ) -> CaptureTable:
+        """Define the data capture as an Athena table, and a workgroup to query it (``compare --engine athena``).
+
+        Creates a Glue database and table over the capture prefix, partitioned by variant and UTC hour
+        through partition projection (no crawler, no ``MSCK REPAIR TABLE``), and an Athena workgroup
+        that enforces its configuration and writes its results, encrypted with the capture key (SSE-KMS)
+        when there is one and SSE-S3 otherwise, under ``_athena_results/`` of the capture prefix. The
+        names are stack outputs. See docs/athena.md.
+
+        :param start: the first hour the table reaches. Default: the schedule's ``start_time`` when
+            given, else one year before each query (``NOW-1YEARS``).
+        :param database_name: the Glue database's name. Default: ``shadow_test_`` and the construct's unique id.
+        :param table_name: the Glue table's name. Default: ``capture``.
+        :param workgroup_name: the Athena workgroup's name. Default: ``shadow-test-`` and the construct's unique id.
+        :param bytes_scanned_cutoff: Athena cancels a query of the workgroup that scans more bytes (at
+            least 10 MB). Default: no limit.
+        :raises ValidationError: without ``data_capture``, when called twice, or with an invalid prop.
+        """
+        problems = []
+        if self.data_capture is None or self.data_capture_bucket is None:
+            problems.append("data_capture: add_capture_table needs data capture (got none; pass data_capture=...)")
+        if self.capture_table is not None:
+            problems.append("add_capture_table: called twice (allowed: once per experiment, use capture_table)")
+        if problems:
+            raise ValidationError(self.node.path, problems)
+        assert self.data_capture is not None and self.data_capture_bucket is not None
+        self.capture_table = CaptureTable(
+            self,
+            CAPTURE_TABLE_ID,
+            location=CaptureDestination(
+                bucket=self.data_capture_bucket,
+                prefix=(self.data_capture.prefix or "").strip("/"),
+                key=self.data_capture.kms_key or self.data_capture_bucket.encryption_key,
+                endpoint_name=self.endpoint_name,
+                variant_names=(self.production_variant.variant_name, self.shadow_variant.variant_name),
+            ),
+            start=start or self._schedule_start,
+            database_name=database_name,
+            table_name=table_name,
+            workgroup_name=workgroup_name,
+            bytes_scanned_cutoff=bytes_scanned_cutoff,
+        )
+        return self.capture_table
+
+    def grant_query_capture(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` query the capture table with Athena, e.g. to run ``shadow-test compare --engine athena``.
+
+        Grants what ``grant_read_capture`` grants, and: ``athena:StartQueryExecution``,
+        ``GetQueryExecution``, ``GetQueryResults`` and ``StopQueryExecution`` on the workgroup;
+        ``glue:GetDatabase``, ``GetTable`` and ``GetPartitions`` on the catalog, database and table;
+        ``s3:GetBucketLocation`` on the capture bucket and ``s3:GetObject``, ``PutObject`` and
+        ``AbortMultipartUpload`` under the results prefix; ``kms:GenerateDataKey`` on the capture key.
+
+        :raises ValidationError: before ``add_capture_table``.
+        """
+        if self.capture_table is None or self.data_capture is None:
+            raise ValidationError(
+                self.node.path, ["grant_query_capture: no capture table (call add_capture_table first)"]
+            )
+        return grant_query_capture(
+            grantee,
+            owner=self,
+            table=self.capture_table,
+            data_capture=self.data_capture,
+            own_findings=ShadowTestProvider.of(self).own_findings,
+        )
 
     #: Reference a shadow test created elsewhere (``from_experiment_name(scope, id, experiment_name, *,
     #: endpoint_name, production_variant_name, shadow_variant_name)``), with the same metric,

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Template
 
+from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment
+
 ENV = Environment(account="123456789012", region="us-east-1")
+#: Two variants of a classifier endpoint, for experiments whose variants do not matter to the test.
+PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
+SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.m5.large")
+
+
+def experiment(stack: Stack, id: str, data_capture: DataCapture | None, **props: Any) -> ShadowTestExperiment:
+    """An experiment of ``PROD`` and ``SHADOW`` on the endpoint ``ep-<id>``."""
+    return ShadowTestExperiment(
+        stack,
+        id,
+        endpoint_name=f"ep-{id.lower()}",
+        production_variant=PROD,
+        shadow_variant=SHADOW,
+        data_capture=data_capture,
+        **props,
+    )
 
 
 def synth(build: Callable[[Stack], object], *, env: Environment | None = ENV) -> tuple[Template, Stack]:

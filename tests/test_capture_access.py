@@ -11,22 +11,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment, ValidationError
+from constructs_pkg import DataCapture, ValidationError
+from tests.synth import experiment as _experiment
 from tests.synth import synth
-
-PROD = ModelVariant(variant_name="prod", model_name="model-a", instance_type="ml.m5.large")
-SHADOW = ModelVariant(variant_name="shadow", model_name="model-b", instance_type="ml.m5.large")
-
-
-def _experiment(stack: Stack, id: str, data_capture: DataCapture | None) -> ShadowTestExperiment:
-    return ShadowTestExperiment(
-        stack,
-        id,
-        endpoint_name=f"ep-{id.lower()}",
-        production_variant=PROD,
-        shadow_variant=SHADOW,
-        data_capture=data_capture,
-    )
 
 
 def _reader(stack: Stack, id: str) -> iam.Role:

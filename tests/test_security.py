@@ -93,7 +93,8 @@ def _build_variants(app: App) -> Stack:
     alias.add_automatic_conclusion(promote=True, topic=sns.Topic(stack, "Conclusions", enforce_ssl=True))
     alias.add_regression_alarms()
     alias.grant_read_verdict(reader)
-    ShadowTestExperiment(
+    # The capture as an Athena table over a given bucket (no key: SSE-S3 results), and who may query it.
+    key_id = ShadowTestExperiment(
         stack,
         "KeyId",
         endpoint_name="key-id-endpoint",
@@ -103,7 +104,10 @@ def _build_variants(app: App) -> Stack:
         data_capture=DataCapture(
             bucket=s3.Bucket.from_bucket_name(stack, "Given", "my-capture-bucket"), prefix="shadow"
         ),
-    ).add_automatic_conclusion(alarms=[])
+    )
+    key_id.add_automatic_conclusion(alarms=[])
+    key_id.add_capture_table(database_name="given_capture", table_name="shadow_capture")
+    key_id.grant_query_capture(iam.Role(stack, "CaptureAnalyst", assumed_by=iam.AccountRootPrincipal()))
     ShadowTestExperiment(
         stack,
         "KeyArn",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,15 @@ from shadow_test_core.capture.pairing import CompareOptions, PairingSummary, com
 from shadow_test_core.capture.records import CaptureRecord, parse_records
 from shadow_test_core.capture.source import CaptureLocation, CaptureObject, CaptureSource, open_capture
 
-from . import aws, engine
+from . import athena, aws, engine
 
-__all__ = ["ENGINES", "CompareTarget", "add_parser", "compare_document", "resolve_target", "run"]
+__all__ = ["ENGINES", "ENGINE_CHOICES", "CompareTarget", "add_parser", "compare_document", "resolve_target", "run"]
 
 _DEFAULTS = AgreementThresholds()
-#: ``--engine`` choices: the embedded SQL engine, and the pure-Python streaming path.
+#: The engines that read a capture location: the embedded SQL engine, and the pure-Python streaming path.
 ENGINES = ("duckdb", "stream")
+#: ``--engine`` choices: those, and Amazon Athena over the capture table (``add_capture_table``).
+ENGINE_CHOICES = (*ENGINES, "athena")
 _NAME_FLAGS = ("--endpoint", "--production-variant", "--shadow-variant")
 _OUTCOME_STYLE = {
     Outcome.PROMOTE: "bold green",
@@ -84,10 +86,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     how = parser.add_argument_group("how answers are compared")
     how.add_argument(
         "--engine",
-        choices=ENGINES,
+        choices=ENGINE_CHOICES,
         default="duckdb",
         help="duckdb: the pairing query on an embedded DuckDB (the 'compare' extra); "
-        "stream: pure Python, every JMESPath --output-path (default: duckdb)",
+        "stream: pure Python, every JMESPath --output-path; "
+        "athena: the pairing query in Amazon Athena, on the table of add_capture_table (default: duckdb)",
     )
     how.add_argument("--output-path", metavar="EXPR", help="JMESPath selecting what to compare in JSON answers")
     how.add_argument(
@@ -125,6 +128,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help=f"(labelled) pairs a verdict needs (default: {_DEFAULTS.min_pairs})",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    athena.add_arguments(parser)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,8 +145,9 @@ class CompareTarget:
 def resolve_target(args: argparse.Namespace, describe: Callable[[str], aws.ExperimentInfo]) -> CompareTarget:
     """The target from the flags, describing the experiment only for what they leave out."""
     names = (args.endpoint, args.production_variant, args.shadow_variant)
-    if args.capture and all(names):
-        location = CaptureLocation(uri=args.capture)
+    if (args.capture or args.engine == "athena") and all(names):
+        # With Athena, the table says where the capture is (see _compare_in_athena).
+        location = CaptureLocation(uri=args.capture or f"{args.database}.{args.table}")
         return CompareTarget(
             name=args.name,
             location=location,
@@ -194,9 +199,13 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         accuracy_margin=args.accuracy_margin, min_agreement=args.min_agreement, min_pairs=args.min_pairs
     )
     options = CompareOptions(output_path=args.output_path, tolerance=args.tolerance, examples=args.examples)
+    athena.check_arguments(args)
     # The embedded engine reads the ground truth itself (read_labels only to say what is wrong with it).
     labels = read_labels(args.ground_truth) if args.ground_truth is not None and args.engine == "stream" else None
     target = resolve_target(args, lambda name: aws.describe_experiment(aws.sagemaker_client(args.region), name))
+    if args.engine == "athena":
+        target, summary, read = _compare_in_athena(args, target, options, console, errors)
+        return _report(args, console, target, summary, read, options, thresholds)
     source = open_capture(target.location, s3_client=lambda: boto3.client("s3", region_name=args.region))
     shadow_objects = source.objects(target.endpoint, target.shadow_variant)
     production_objects = source.objects(target.endpoint, target.production_variant)
@@ -235,13 +244,48 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
                 labels=args.ground_truth,
                 on_bytes=lambda size: progress.advance(task, size),
             )
+    read = f"{len(shadow_objects) + len(production_objects):,} objects, {total:,} bytes"
+    return _report(args, console, target, summary, read, options, thresholds)
+
+
+def _report(
+    args: argparse.Namespace,
+    console: Console,
+    target: CompareTarget,
+    summary: PairingSummary,
+    read: str,
+    options: CompareOptions,
+    thresholds: AgreementThresholds,
+) -> int:
     report = evaluate_agreement(summary, thresholds, ground_truth=args.ground_truth is not None)
-    _print_report(console, target, summary, report, objects=len(shadow_objects) + len(production_objects), size=total)
+    _print_report(console, target, summary, report, read=read)
     if args.json is not None:
         document = compare_document(target, summary, report, options=options, thresholds=thresholds)
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         console.print(f"Wrote {args.json}")
     return report.outcome.exit_code
+
+
+def _compare_in_athena(
+    args: argparse.Namespace, target: CompareTarget, options: CompareOptions, console: Console, errors: Console
+) -> tuple[CompareTarget, PairingSummary, str]:
+    """The summary from Athena, the target with the table's location, and what was read (the cost)."""
+    uri = athena.table_location(boto3.client("glue", region_name=args.region), database=args.database, table=args.table)
+    target = replace(target, location=CaptureLocation(uri=uri))
+    summary, outcome = athena.compare_in_athena(
+        boto3.client("athena", region_name=args.region),
+        database=args.database,
+        table=args.table,
+        workgroup=args.workgroup,
+        endpoint=target.endpoint,
+        production_variant=target.production_variant,
+        shadow_variant=target.shadow_variant,
+        options=options,
+        on_state=athena.progress(lambda line: errors.print(line, markup=False)),
+        poll_interval=args.poll_interval,
+    )
+    console.print(athena.describe_cost(outcome), markup=False)
+    return target, summary, f"table {args.database}.{args.table} in workgroup {args.workgroup}"
 
 
 def compare_document(
@@ -290,14 +334,13 @@ def _print_report(
     summary: PairingSummary,
     report: AgreementReport,
     *,
-    objects: int,
-    size: int,
+    read: str,
 ) -> None:
     console.print(
         f"[bold]Shadow test {target.name}[/] on endpoint {target.endpoint}: "
         f"production {target.production_variant}, shadow {target.shadow_variant}"
     )
-    console.print(f"Capture: {escape(target.location.uri)} ({objects:,} objects, {size:,} bytes)")
+    console.print(f"Capture: {escape(target.location.uri)} ({escape(read)})")
     pairs = Table(title="Pairs", show_header=False)
     pairs.add_column("What")
     pairs.add_column("Count", justify="right")

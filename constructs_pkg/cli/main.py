@@ -32,7 +32,7 @@ from shadow_test_core.verdict.looks import judge_look
 from shadow_test_core.verdict.period_data import PeriodData, load_period_data, write_period_data
 from shadow_test_core.verdict.window import parse_duration, period_window, report_window
 
-from . import aws, chart, compare, engine, render
+from . import athena, aws, chart, compare, engine, render
 
 #: The margins' documented defaults, shown and used by the flags of ``report`` and ``judge``.
 _DEFAULTS = Margins()
@@ -244,7 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors.print(
             f"shadow-test: error: {details.get('Code', 'Error')}: {details.get('Message', error)}", markup=False
         )
-    except (BotoCoreError, ValueError, chart.MatplotlibMissing, engine.EngineError, OSError) as error:
+    except (
+        BotoCoreError,
+        ValueError,
+        chart.MatplotlibMissing,
+        engine.EngineError,
+        athena.AthenaQueryFailed,
+        OSError,
+    ) as error:
         errors.print(f"shadow-test: error: {error}", markup=False)
     return EXIT_ERROR
 

@@ -357,6 +357,7 @@ class OwnFindings:
         self._provider = provider
         self._placeholders = placeholders
         self._owners: list[tuple[Construct, str, str | None]] = [(provider, PROVIDER, None)]
+        self._grantee_policies: dict[Construct, list[iam.CfnPolicy]] = {}
         Aspects.of(provider).add(self)
 
     def add(self, owner: Construct, kind: str, *, path: str | None = None) -> None:
@@ -366,16 +367,34 @@ class OwnFindings:
         """
         self._owners.append((owner, kind, path))
 
+    def add_grantee(self, owner: Construct, grantee: iam.IGrantable) -> None:
+        """Acknowledge the wildcards of ``owner``'s grant on the grantee's default policy, when it has one.
+
+        Only findings on the owner's own resources (a capture bucket the construct created) whose every
+        statement is declared are acknowledged; the grantee's other findings stay the app's.
+        """
+        principal = grantee.grant_principal
+        policy = principal.node.try_find_child("DefaultPolicy") if isinstance(principal, Construct) else None
+        resource = policy.node.default_child if isinstance(policy, iam.Policy) else None
+        if isinstance(resource, iam.CfnPolicy):
+            self._grantee_policies.setdefault(owner, []).append(resource)
+
     def visit(self, node: IConstruct) -> None:
         if node is not self._provider:
             return
         stack = Stack.of(node)
         root = stack.node.path + "/" if stack.node.path else ""
         for owner, kind, path in self._owners:
-            acknowledge_own_findings(OwnedResources.of(owner, stack, root, path), kind, stack, self._placeholders)
+            canonical = acknowledge_own_findings(
+                OwnedResources.of(owner, stack, root, path), kind, stack, self._placeholders
+            )
+            for policy in self._grantee_policies.get(owner, []):
+                acknowledgements = _wildcard_acknowledgements(policy, canonical, stack, grantee=True)
+                if acknowledgements:
+                    Validations.of(policy).acknowledge(*acknowledgements)
 
 
-def acknowledge_own_findings(owned: OwnedResources, kind: str, stack: Stack, placeholders: Placeholders) -> None:
+def acknowledge_own_findings(owned: OwnedResources, kind: str, stack: Stack, placeholders: Placeholders) -> Canonical:
     """Acknowledge the findings and skip the checks of ``kind`` on an owner's resources.
 
     Wildcards (``AwsSolutions-IAM5``) are acknowledged on each of the owner's policies when every
@@ -408,18 +427,28 @@ def acknowledge_own_findings(owned: OwnedResources, kind: str, stack: Stack, pla
     for target, acknowledgements in acknowledged.items():
         if acknowledgements:
             Validations.of(target).acknowledge(*acknowledgements)
+    return canonical
 
 
-def _wildcard_acknowledgements(policy: iam.CfnPolicy, canonical: Canonical, stack: Stack) -> list[Acknowledgment]:
+def _wildcard_acknowledgements(
+    policy: iam.CfnPolicy, canonical: Canonical, stack: Stack, *, grantee: bool = False
+) -> list[Acknowledgment]:
+    """The IAM5 acknowledgements of ``policy``'s wildcards that declared statements explain.
+
+    :param grantee: ``policy`` is a grantee's (the app's role): only statements on the owner's own
+        resources count, and the role stands for ``{given}``.
+    """
     resolved_roles, document = stack.resolve([policy.roles, policy.policy_document])
     roles = [canonical.of_logical_id(r.get("Ref", "")) for r in _as_list(resolved_roles)]
+    if grantee:
+        roles = ["{given}"] * bool(roles)
     if not roles or None in roles:
         return []
     findings: dict[str, list[str | None]] = {}
     for role in roles:
         assert role is not None
         for atom in canonical.atoms(document, policy_of=role, kind=IDENTITY):
-            if atom.effect != "Allow":
+            if atom.effect != "Allow" or (grantee and "<{experiment}" not in atom.resource):
                 continue
             reason = next((s.wildcard for s in declarations_allowing(atom) if s.wildcard), None)
             if "*" in atom.action:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from constructs_pkg.capture_table import RESULTS_FOLDER
 from constructs_pkg.security.declaration import IDENTITY, RESOURCE, Condition, Statement, trust
 
 _EXPERIMENT_ROLE = "{experiment}/Role"
 _CAPTURE_BUCKET = "{experiment}/CaptureBucket"
 _CAPTURE_LOG_BUCKET = "{experiment}/CaptureAccessLogs"
+_CAPTURE_TABLE = "{experiment}/CaptureTable"
+_GLUE_ARN = "arn:{partition}:glue:{region}:{account}"
 _SAGEMAKER_ARN = "arn:{partition}:sagemaker:{region}:{account}"
 _KEY_ARN = "arn:{partition}:kms:{region}:{account}:key"
 _VOLUME_KEY_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
@@ -209,7 +212,7 @@ READ_CAPTURE_LIST = Statement(
     resources=(f"<{_CAPTURE_BUCKET}.Arn>", "{given}"),
     conditions=(Condition(operator="StringLike", key="s3:prefix", values=("{prefix}*",)),),
     why="shadow-test compare lists the capture objects under the capture prefix of the capture bucket",
-    when="grant_read_capture called (the s3:prefix condition only with a prefix)",
+    when="grant_read_capture or grant_query_capture called (the s3:prefix condition only with a prefix)",
     written_by="aws-cdk-lib: iam.Grant.add_to_principal",
 )
 READ_CAPTURE_OBJECTS = Statement(
@@ -221,7 +224,7 @@ READ_CAPTURE_OBJECTS = Statement(
     why="shadow-test compare reads the captured requests and responses",
     wildcard="SageMaker chooses the keys of captured data under the capture prefix, so reading them takes that "
     "prefix's objects",
-    when="grant_read_capture called",
+    when="grant_read_capture or grant_query_capture called",
     written_by="aws-cdk-lib: iam.Grant.add_to_principal",
 )
 READ_CAPTURE_KEY = Statement(
@@ -231,10 +234,79 @@ READ_CAPTURE_KEY = Statement(
     actions=("kms:Decrypt",),
     resources=("{given}",),
     why="Captured objects are encrypted with the capture bucket's key or data_capture.kms_key",
-    when="grant_read_capture called, with a capture key",
+    when="grant_read_capture or grant_query_capture called, with a capture key",
     written_by="aws-cdk-lib: kms.IKey.grant_decrypt",
 )
 _READ_CAPTURE_STATEMENTS = (READ_CAPTURE_LIST, READ_CAPTURE_OBJECTS, READ_CAPTURE_KEY)
+
+# --- what grant_query_capture adds (policy of the grantee passed in; the table from add_capture_table) --
+
+QUERY_WORKGROUP = Statement(
+    sid="QueryCaptureWorkGroup",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=(
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+    ),
+    resources=(f"arn:{{partition}}:athena:{{region}}:{{account}}:workgroup/<{_CAPTURE_TABLE}/WorkGroup>",),
+    why="shadow-test compare --engine athena runs the pairing query in the capture's workgroup, waits for it, "
+    "reads its results and stops it when interrupted",
+    when="grant_query_capture called",
+    written_by="aws-cdk-lib: iam.Grant.add_to_principal",
+)
+QUERY_CATALOG = Statement(
+    sid="ReadCaptureTable",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"),
+    resources=(
+        f"{_GLUE_ARN}:catalog",
+        f"{_GLUE_ARN}:database/<{_CAPTURE_TABLE}/Database>",
+        f"{_GLUE_ARN}:table/<{_CAPTURE_TABLE}/Database>/{{given}}",
+    ),
+    why="Athena reads the capture table's definition (columns, SerDe, partition projection) from the Glue "
+    "catalog with the caller's permissions",
+    when="grant_query_capture called",
+    written_by="aws-cdk-lib: iam.Grant.add_to_principal",
+)
+QUERY_RESULTS_BUCKET = Statement(
+    sid="LocateQueryResults",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=("s3:GetBucketLocation",),
+    resources=(f"<{_CAPTURE_BUCKET}.Arn>", "{given}"),
+    why="Athena checks the region of the bucket holding the workgroup's results (the capture bucket)",
+    when="grant_query_capture called",
+    written_by="aws-cdk-lib: iam.Grant.add_to_principal",
+)
+QUERY_RESULTS = Statement(
+    sid="WriteQueryResults",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"),
+    resources=(f"<{_CAPTURE_BUCKET}.Arn>/{{prefix}}{RESULTS_FOLDER}/*", f"{{given}}/{{prefix}}{RESULTS_FOLDER}/*"),
+    why="Athena writes the query's results under the workgroup's results prefix with the caller's permissions, "
+    "and GetQueryResults reads them back",
+    wildcard="Athena names each query's result objects after the query's id, so the statement allows the "
+    "workgroup's results prefix of the capture bucket only",
+    when="grant_query_capture called",
+    written_by="aws-cdk-lib: iam.Grant.add_to_principal",
+)
+QUERY_RESULTS_KEY = Statement(
+    sid="EncryptQueryResults",
+    policy_of="{given}",
+    kind=IDENTITY,
+    actions=("kms:GenerateDataKey",),
+    resources=("{given}",),
+    why="The workgroup encrypts its results with the capture key (SSE_KMS); reading them back takes the "
+    "kms:Decrypt of the capture's read statements",
+    when="grant_query_capture called, with a capture key",
+    written_by="aws-cdk-lib: kms.IKey.grant",
+)
+_QUERY_CAPTURE_STATEMENTS = (QUERY_WORKGROUP, QUERY_CATALOG, QUERY_RESULTS_BUCKET, QUERY_RESULTS, QUERY_RESULTS_KEY)
 
 # --- resource policies --------------------------------------------------------------------------
 
@@ -262,5 +334,6 @@ _RESOURCE_STATEMENTS = (
 EXPERIMENT_STATEMENTS: tuple[Statement, ...] = (
     *_EXPERIMENT_STATEMENTS,
     *_READ_CAPTURE_STATEMENTS,
+    *_QUERY_CAPTURE_STATEMENTS,
     *_RESOURCE_STATEMENTS,
 )
