@@ -1,7 +1,9 @@
 """AWS CDK constructs for Amazon SageMaker shadow tests (``ShadowMode`` inference experiments).
 
-Names are imported on first use (PEP 562), so the ``shadow-test`` CLI starts without loading
-aws-cdk-lib.
+The public API is ``_EXPORTS``, listed once: each name and the module that defines it. Names are
+imported on first use (PEP 562), so the ``shadow-test`` CLI (``constructs_pkg.cli``) starts without
+loading aws-cdk-lib and its Node.js process. The ``TYPE_CHECKING`` imports repeat them for type checkers
+and editors only; tests/test_import_graph.py checks that they name the same modules.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "AutomaticConclusion": "constructs_pkg.conclusion",
-    "ConclusionFunction": "constructs_pkg.conclusion",
-    "Margins": "shadow_test_core.verdict.judge",
     "CaptureTable": "constructs_pkg.capture_table",
+    "ConclusionFunction": "constructs_pkg.conclusion",
     "DataCapture": "constructs_pkg.props",
     "DesiredState": "constructs_pkg.props",
     "ExperimentMonitoringMixin": "constructs_pkg.monitoring.experiment_monitoring",
     "ImportedShadowTestExperiment": "constructs_pkg.monitoring.imported_experiment",
+    "Margins": "shadow_test_core.verdict.judge",
     "ModelVariant": "constructs_pkg.props",
     "Schedule": "constructs_pkg.props",
     "ShadowTestExperiment": "constructs_pkg.experiment",
@@ -27,36 +29,40 @@ _EXPORTS = {
     "VariantMetrics": "constructs_pkg.monitoring.metrics",
 }
 
-__all__ = [
-    "AutomaticConclusion",
-    "CaptureTable",
-    "ConclusionFunction",
-    "DataCapture",
-    "DesiredState",
-    "ExperimentMonitoringMixin",
-    "ImportedShadowTestExperiment",
-    "Margins",
-    "ModelVariant",
-    "Schedule",
-    "ShadowTestExperiment",
-    "ShadowTestProvider",
-    "ValidationError",
-    "VariantAction",
-    "VariantMetrics",
-]
-assert sorted(__all__) == sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from constructs_pkg.capture_table import CaptureTable
-    from constructs_pkg.conclusion import AutomaticConclusion, ConclusionFunction
-    from constructs_pkg.errors import ValidationError
-    from constructs_pkg.experiment import ShadowTestExperiment
-    from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin
-    from constructs_pkg.monitoring.imported_experiment import ImportedShadowTestExperiment
-    from constructs_pkg.monitoring.metrics import VariantMetrics
-    from constructs_pkg.props import DataCapture, DesiredState, ModelVariant, Schedule, VariantAction
-    from constructs_pkg.provider import ShadowTestProvider
-    from shadow_test_core.verdict.judge import Margins
+    from constructs_pkg.capture_table import CaptureTable as CaptureTable
+    from constructs_pkg.conclusion import (
+        AutomaticConclusion as AutomaticConclusion,
+    )
+    from constructs_pkg.conclusion import (
+        ConclusionFunction as ConclusionFunction,
+    )
+    from constructs_pkg.errors import ValidationError as ValidationError
+    from constructs_pkg.experiment import ShadowTestExperiment as ShadowTestExperiment
+    from constructs_pkg.monitoring.experiment_monitoring import ExperimentMonitoringMixin as ExperimentMonitoringMixin
+    from constructs_pkg.monitoring.imported_experiment import (
+        ImportedShadowTestExperiment as ImportedShadowTestExperiment,
+    )
+    from constructs_pkg.monitoring.metrics import VariantMetrics as VariantMetrics
+    from constructs_pkg.props import (
+        DataCapture as DataCapture,
+    )
+    from constructs_pkg.props import (
+        DesiredState as DesiredState,
+    )
+    from constructs_pkg.props import (
+        ModelVariant as ModelVariant,
+    )
+    from constructs_pkg.props import (
+        Schedule as Schedule,
+    )
+    from constructs_pkg.props import (
+        VariantAction as VariantAction,
+    )
+    from constructs_pkg.provider import ShadowTestProvider as ShadowTestProvider
+    from shadow_test_core.verdict.judge import Margins as Margins
 
 
 def __getattr__(name: str) -> Any:

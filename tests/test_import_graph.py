@@ -120,3 +120,22 @@ def test_a_module_of_the_former_circle_imports_alone(module: str) -> None:
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, cwd=ROOT, check=False, timeout=300
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def test_the_public_api_is_listed_once_and_the_type_checking_imports_agree() -> None:
+
+    import constructs_pkg
+
+    tree = ast.parse((ROOT / "constructs_pkg" / "__init__.py").read_text())
+    typed = {
+        alias.asname or alias.name: node.module
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert typed == constructs_pkg._EXPORTS
+    assert constructs_pkg.__all__ == sorted(constructs_pkg._EXPORTS)
+    for name, module in constructs_pkg._EXPORTS.items():
+        assert getattr(constructs_pkg, name).__module__ == module, name

@@ -49,6 +49,7 @@ def test_judge_flags_change_the_margins(capsys: pytest.CaptureFixture[str], tmp_
 
 
 def test_judge_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the png extra (the lowest-versions run installs none)")
     path, chart = tmp_path / "periods.json", tmp_path / "judged.png"
     write_period_data(simulated(48, ratio=1.1), path)
     code, out, _err = _run(capsys, "judge", str(path), "--png", str(chart))

@@ -83,9 +83,9 @@ def test_running_past_end_time_completes_and_withdraws_shadow(standin: SageMaker
     start_running(client)
     start = standin.experiments["exp-1"]["Schedule"]["StartTime"]
 
-    client.update_inference_experiment(
-        Name="exp-1", Schedule={"EndTime": start + 1}
-    )  # whole seconds: older botocore sends no fraction
+    # Whole seconds (older botocore sends no fraction of a second), then the clock passes the end.
+    client.update_inference_experiment(Name="exp-1", Schedule={"EndTime": start + 1})
+    standin.service.clock = lambda: start + 2
 
     assert statuses(client, "exp-1", 3) == ["Updating", "Running", "Completed"]
     assert standin.experiments["exp-1"]["CompletionTime"] is not None

@@ -26,6 +26,8 @@ OPERATION = "CreateInferenceExperiment"
 
 #: SageMaker refuses shadow tests that run longer than this.
 MAX_SCHEDULE = timedelta(days=30)
+#: The limit as the messages say it.
+_MAX_SCHEDULE_TEXT = f"{MAX_SCHEDULE.days} days"
 
 
 def _model_path(member: str) -> str:
@@ -171,16 +173,16 @@ def _check_schedule(values: Mapping[str, Any], now: datetime | None) -> list[str
     if end is not None and duration is not None:
         problems.append("schedule: give end_time or duration, not both")
     if duration is not None and not timedelta(0) < duration <= MAX_SCHEDULE:
-        problems.append(f"schedule.duration: must be more than 0 and at most 30 days, got {duration}")
+        problems.append(f"schedule.duration: must be more than 0 and at most {_MAX_SCHEDULE_TEXT}, got {duration}")
     if start is not None and end is not None:
         if end <= start:
             problems.append(f"schedule.end_time: must be after start_time ({end.isoformat()} <= {start.isoformat()})")
         elif end - start > MAX_SCHEDULE:
-            problems.append(f"schedule: must be at most 30 days long, got {end - start}")
+            problems.append(f"schedule: must be at most {_MAX_SCHEDULE_TEXT} long, got {end - start}")
     if end is not None and now is not None and end <= now:
         problems.append(f"schedule.end_time: {end.isoformat()} is in the past")
     if end is not None and start is None and now is not None and end - now > MAX_SCHEDULE:
-        problems.append(f"schedule.end_time: must be at most 30 days from now, got {end - now}")
+        problems.append(f"schedule.end_time: must be at most {_MAX_SCHEDULE_TEXT} from now, got {end - now}")
     return problems
 
 
