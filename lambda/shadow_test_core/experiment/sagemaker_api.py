@@ -104,6 +104,7 @@ def described_values(response: Mapping[str, Any]) -> dict[str, Any]:
 CALLS: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "CreateInferenceExperiment": lambda client: client.create_inference_experiment,
     "UpdateInferenceExperiment": lambda client: client.update_inference_experiment,
+    "StartInferenceExperiment": lambda client: client.start_inference_experiment,
     "StopInferenceExperiment": lambda client: client.stop_inference_experiment,
     "DeleteInferenceExperiment": lambda client: client.delete_inference_experiment,
     "AddTags": lambda client: client.add_tags,
