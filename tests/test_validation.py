@@ -520,3 +520,19 @@ def test_experiments_on_different_endpoints_or_different_tokens_pass_synth() -> 
     build(stack, endpoint_name=Token.as_string({"Ref": "One"}))
     build(stack, endpoint_name=Token.as_string({"Ref": "One"}))
     app.synth()
+
+
+def test_every_patterned_prop_has_its_pattern_in_words_keyed_by_the_prop() -> None:
+    patterned = {
+        prop
+        for prop, member in request_rules.PROP_MEMBERS.items()
+        if request_rules.member_shape(member).metadata.get("pattern")
+    }
+    assert patterned == set(request_rules.PATTERN_WORDS)
+
+
+def test_a_pattern_message_keeps_its_words_whatever_the_pattern_text() -> None:
+    (problem,) = request_rules.check_member("endpoint_name", "bad_name!", "EndpointName")
+    assert "letters, digits and hyphens, starting and ending with a letter or digit (pattern " in problem
+    role = request_rules.check_member("role", "arn:aws:iam::123456789012:user/someone", "RoleArn")
+    assert role and "an IAM role ARN (pattern " in role[-1]

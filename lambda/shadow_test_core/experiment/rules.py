@@ -63,18 +63,29 @@ def allowed_instance_types() -> list[str]:
     return list(member_shape(PROP_MEMBERS["production_variant.instance_type"]).enum)
 
 
-_PATTERN_WORDS = {
-    "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}": "letters, digits and hyphens, starting and ending with a letter or digit",
-    "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}": "letters, digits and hyphens, starting and ending with a letter or digit",
-    "[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?": "letters, digits and hyphens, starting and ending with a letter or digit",
-    "[a-zA-Z0-9:/_-]*": "a KMS key id, key ARN, alias name or alias ARN",
-    "(https|s3)://([^/])/?(.*)": "an s3:// or https:// URI",
-    ".*": "a single line of text",
+_NAME_WORDS = "letters, digits and hyphens, starting and ending with a letter or digit"
+_KMS_KEY_WORDS = "a KMS key id, key ARN, alias name or alias ARN"
+
+#: What each prop's pattern in botocore's model allows, in words. Keyed by the prop, not by the
+#: pattern's text, so the words stay when botocore rewrites a pattern; tests/test_validation.py
+#: checks that every prop whose member has a pattern has its words here.
+PATTERN_WORDS: dict[str, str] = {
+    "experiment_name": _NAME_WORDS,
+    "endpoint_name": _NAME_WORDS,
+    "role": "an IAM role ARN",
+    "description": "a single line of text",
+    "kms_key": _KMS_KEY_WORDS,
+    "production_variant.variant_name": _NAME_WORDS,
+    "production_variant.model_name": _NAME_WORDS,
+    "shadow_variant.variant_name": _NAME_WORDS,
+    "shadow_variant.model_name": _NAME_WORDS,
+    "data_capture.destination": "an s3:// or https:// URI",
+    "data_capture.kms_key": _KMS_KEY_WORDS,
 }
 
 
-def _describe_pattern(pattern: str) -> str:
-    words = _PATTERN_WORDS.get(pattern)
+def _describe_pattern(prop: str, pattern: str) -> str:
+    words = PATTERN_WORDS.get(prop)
     return f"{words} (pattern {pattern})" if words else f"pattern {pattern}"
 
 
@@ -130,7 +141,7 @@ def _worded(prop: str, violation: Violation) -> str:
         low = _TIGHTER_MINIMUMS.get(prop, meta.get("min")) if not path else meta.get("min")
         return f"{where}: must be {_describe_range(low, meta.get('max'))}, got {value}"
     if violation.kind == "pattern":
-        return f"{where}: {value!r} must be {_describe_pattern(violation.limit)}"
+        return f"{where}: {value!r} must be {_describe_pattern(where, violation.limit)}"
     if violation.kind == "required":
         return f"{where}: is required"
     return f"{where}: {shape.name} has no member {violation.limit!r}"
