@@ -32,6 +32,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from constructs import Construct
 
 from constructs_pkg import DataCapture, ModelVariant, ShadowTestExperiment, ValidationError
+from constructs_pkg.conclusion import AutomaticConclusion, ConclusionFunction
 from constructs_pkg.provider import HANDLER_RUNTIME, LOGS_KEY_POLICY_SID, ShadowTestProvider
 from constructs_pkg.security import acknowledgements as nag
 from constructs_pkg.security import policy_reading
@@ -671,6 +672,11 @@ def test_checkov_skips_are_the_documented_ones(scanned: Any, checkov_results: di
     canonical = _canonical(scanned)
     owners = {nag.PROVIDER: [scanned.stack.node.find_child(PROVIDER_ID)]}
     owners[nag.EXPERIMENT] = [_find(scanned.stack, p) for p in scanned.experiments]
+    nodes = scanned.stack.node.find_all()
+    owners[nag.CONCLUSION] = [n for n in nodes if isinstance(n, ConclusionFunction)]
+    owners[nag.CONCLUSION_RULE] = [
+        rule for n in nodes if isinstance(n, AutomaticConclusion) for rule in (n.schedule_rule, n.alarm_rule) if rule
+    ]
     root = scanned.stack.node.path + "/"
     expected = set()
     for entry in nag.CHECKOV_SKIPS:
